@@ -1,0 +1,187 @@
+"""The dict handlers see as `request.session`, and the change tracking behind it.
+
+Each key is stored as its own JSON string. Comparing those strings with what was loaded tells
+exactly which keys a request changed, so a save writes only them: nested mutations are caught,
+equal re-assignments cost nothing, and concurrent requests touching different keys merge.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .exceptions import SessionError
+
+logger = logging.getLogger("sessionward")
+
+_MUTABLE = (dict, list)
+
+
+def dumps(key: str, value: Any) -> str:
+    """Serialise one session value, or raise a `SessionError` that says what to fix."""
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise SessionError(
+            f"request.session[{key!r}] holds a {type(value).__name__} that cannot be stored "
+            f"({exc}); session values must be JSON: str, int, float, bool, None, list, dict"
+        ) from None
+
+
+def _check_key(key: object) -> str:
+    if not isinstance(key, str):
+        raise SessionError(f"session keys must be str, not {type(key).__name__} ({key!r})")
+    return key
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """What a save must do: keys to write (as JSON), keys to delete, and the new total size."""
+
+    write: dict[str, str]
+    delete: list[str]
+    size: int
+
+    def __bool__(self) -> bool:
+        return bool(self.write or self.delete)
+
+
+class Session(dict[str, Any]):
+    """A dict that remembers what was loaded, so the middleware can save only the difference.
+
+    Like Starlette's own `Session`, it exposes `accessed` (read or written) and `modified`
+    (written); `cleared` says `clear()` was called, which ends the stored session.
+    """
+
+    def __init__(self, stored: Mapping[str, str] | None = None) -> None:
+        self._stored: dict[str, str] = {}
+        for key, text in (stored or {}).items():
+            try:
+                dict.__setitem__(self, key, json.loads(text))
+            except ValueError:
+                logger.warning("sessionward: dropped unreadable stored value for key %r", key)
+                continue
+            self._stored[key] = text
+        self._assigned: dict[str, str] = {}
+        self.accessed = False
+        self.modified = False
+        self.cleared = False
+
+    # -- change tracking ------------------------------------------------------------------
+
+    def changes(self) -> Changes:
+        """Compare every value that may have changed with its stored JSON."""
+        current = self._stored if not self.cleared else {}
+        write: dict[str, str] = {}
+        size = 0
+        for key, value in dict.items(self):
+            text = self._current_text(key, value)
+            size += len(key) + len(text)
+            if current.get(key) != text:
+                write[key] = text
+        delete = [key for key in current if not dict.__contains__(self, key)]
+        return Changes(write, delete, size)
+
+    def _current_text(self, key: str, value: Any) -> str:
+        if isinstance(value, _MUTABLE) and self.accessed:
+            return dumps(key, value)
+        if key in self._assigned:
+            return self._assigned[key]
+        stored = self._stored.get(key)
+        return stored if stored is not None else dumps(key, value)
+
+    def mark_saved(self) -> None:
+        """Take the current contents as the new baseline (after a successful save)."""
+        self._stored = {key: self._current_text(key, value) for key, value in dict.items(self)}
+        self._assigned.clear()
+        self.modified = False
+        self.cleared = False
+
+    def _assign(self, key: object, value: Any) -> None:
+        name = _check_key(key)
+        self._assigned[name] = dumps(name, value)
+        self.accessed = self.modified = True
+        dict.__setitem__(self, name, value)
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._assign(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        dict.__delitem__(self, key)
+        self.accessed = self.modified = True
+
+    def clear(self) -> None:
+        dict.clear(self)
+        self._assigned.clear()
+        self.accessed = self.modified = self.cleared = True
+
+    def pop(self, key: str, *default: Any) -> Any:
+        self.accessed = True
+        if dict.__contains__(self, key):
+            self.modified = True
+        return dict.pop(self, key, *default)
+
+    def popitem(self) -> tuple[str, Any]:
+        item = dict.popitem(self)
+        self.accessed = self.modified = True
+        return item
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        if not dict.__contains__(self, key):
+            self._assign(key, default)
+        self.accessed = True
+        return dict.__getitem__(self, key)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self._assign(key, value)
+
+    def __ior__(self, other: Any, /) -> Session:  # type: ignore[override,misc]
+        self.update(other)
+        return self
+
+    # -- reads: each may hand out a value that is then mutated in place ---------------------
+
+    def __getitem__(self, key: str) -> Any:
+        self.accessed = True
+        return dict.__getitem__(self, key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.accessed = True
+        return dict.get(self, key, default)
+
+    def __contains__(self, key: object) -> bool:
+        self.accessed = True
+        return dict.__contains__(self, key)
+
+    def __iter__(self) -> Iterator[str]:
+        self.accessed = True
+        return dict.__iter__(self)
+
+    def __len__(self) -> int:
+        self.accessed = True
+        return dict.__len__(self)
+
+    def keys(self) -> Any:
+        self.accessed = True
+        return dict.keys(self)
+
+    def values(self) -> Any:
+        self.accessed = True
+        return dict.values(self)
+
+    def items(self) -> Any:
+        self.accessed = True
+        return dict.items(self)
+
+    def copy(self) -> dict[str, Any]:
+        self.accessed = True
+        return dict(dict.items(self))
+
+    def __repr__(self) -> str:
+        return f"Session({dict.__repr__(self)})"

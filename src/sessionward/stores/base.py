@@ -1,0 +1,47 @@
+"""The `Store` protocol: the four calls the middleware makes, and nothing else.
+
+A store holds each session as a flat map of string fields (see `sessionward.record`), keyed by
+the SHA-256 of the session id. Every call is atomic on its own; none needs another to follow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from typing import Protocol
+
+
+class Store(Protocol):
+    async def load(self, key: str, now_ms: int, idle_ttl_ms: int) -> dict[str, str] | None:
+        """Return a live session's fields, touching it in the same step.
+
+        The touch sets `m:seen` to `now_ms`, adds one to `m:hits` and extends the store's
+        expiry to `min(idle_ttl_ms, m:expires - now_ms)`. A session that is missing, idle for
+        `idle_ttl_ms`, past `m:expires` or unreadable returns `None` (and may be deleted).
+        """
+        ...
+
+    async def save(
+        self,
+        key: str,
+        write: Mapping[str, str],
+        delete: Collection[str],
+        now_ms: int,
+        idle_ttl_ms: int,
+        *,
+        create: bool,
+    ) -> bool:
+        """Write and delete fields and refresh the expiry; return whether it happened.
+
+        With `create`, the save is refused if the key exists; without it, it is refused unless
+        the session is still live, so a slow request cannot resurrect a session that was
+        cleared, revoked or expired since it was loaded.
+        """
+        ...
+
+    async def delete(self, key: str) -> None:
+        """Remove the session; deleting a missing session is not an error."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections; the store is not used afterwards."""
+        ...

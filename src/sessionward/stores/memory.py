@@ -1,0 +1,110 @@
+"""`MemoryStore`: sessions in this process's memory, the embedded default.
+
+Good for development, tests and single-process apps. Sessions vanish on restart and are not
+shared between workers; use `RedisStore` for anything else.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+
+from ..record import EXPIRES, HITS, SEEN, touch_ttl_ms
+
+
+@dataclass(slots=True)
+class _Entry:
+    fields: dict[str, str]
+    deadline_ms: int
+
+
+class MemoryStore:
+    """Sessions in a dict ordered by last use, so expired ones are found at the front.
+
+    Each call first drops the expired entries at the front of the order. Sessions whose
+    absolute deadline comes before their idle deadline may sit a little longer behind fresher
+    ones, but never past their idle deadline, and they are never returned: growth is bounded
+    by the sessions active within one idle TTL, and cleanup costs O(1) amortised per call.
+    """
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    async def load(self, key: str, now_ms: int, idle_ttl_ms: int) -> dict[str, str] | None:
+        entry = self._live_entry(key, now_ms)
+        if entry is None:
+            return None
+        ttl_ms = touch_ttl_ms(entry.fields, now_ms, idle_ttl_ms)
+        if ttl_ms is None:
+            del self._entries[key]
+            return None
+        entry.fields[SEEN] = str(now_ms)
+        entry.fields[HITS] = str(_int_or_zero(entry.fields.get(HITS)) + 1)
+        self._keep(key, entry, now_ms + ttl_ms)
+        return dict(entry.fields)
+
+    async def save(
+        self,
+        key: str,
+        write: Mapping[str, str],
+        delete: Collection[str],
+        now_ms: int,
+        idle_ttl_ms: int,
+        *,
+        create: bool,
+    ) -> bool:
+        entry = self._live_entry(key, now_ms)
+        if create:
+            if entry is not None:
+                return False
+            entry = _Entry({}, now_ms)
+        elif entry is None or _int_or_zero(entry.fields.get(EXPIRES)) <= now_ms:
+            return False
+        fields = {**entry.fields, **write}
+        for name in delete:
+            fields.pop(name, None)
+        expires_ms = _int_or_zero(fields.get(EXPIRES))
+        if expires_ms <= now_ms:
+            self._entries.pop(key, None)
+            return False
+        entry.fields = fields
+        self._keep(key, entry, now_ms + min(idle_ttl_ms, expires_ms - now_ms))
+        return True
+
+    async def delete(self, key: str) -> None:
+        self._entries.pop(key, None)
+
+    async def aclose(self) -> None:
+        self._entries.clear()
+
+    def _live_entry(self, key: str, now_ms: int) -> _Entry | None:
+        self._drop_expired(now_ms)
+        entry = self._entries.get(key)
+        if entry is not None and entry.deadline_ms <= now_ms:
+            del self._entries[key]
+            return None
+        return entry
+
+    def _keep(self, key: str, entry: _Entry, deadline_ms: int) -> None:
+        entry.deadline_ms = deadline_ms
+        self._entries[key] = entry
+        self._entries.move_to_end(key)
+
+    def _drop_expired(self, now_ms: int) -> None:
+        entries = self._entries
+        while entries:
+            key, first = next(iter(entries.items()))
+            if first.deadline_ms > now_ms:
+                return
+            del entries[key]
+
+
+def _int_or_zero(text: str | None) -> int:
+    try:
+        return int(text or 0)
+    except ValueError:
+        return 0

@@ -1,0 +1,103 @@
+"""Session ids and the signed tokens that carry them: itsdangerous for cookies, key rotation."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from itsdangerous import BadData, BadSignature, Signer
+from itsdangerous.encoding import base64_decode, base64_encode
+
+from .exceptions import ConfigurationError, InvalidToken
+
+SESSION_ID_BYTES = 32
+MIN_SECRET_KEY_LENGTH = 32
+# base64url of 32 bytes is 43 characters; a signed token is that, ".", and a 43-character MAC.
+MAX_TOKEN_LENGTH = 128
+_COOKIE_SALT = b"sessionward.cookie"
+
+
+def new_session_id() -> str:
+    """A fresh secret session id: 32 random bytes, base64url without padding."""
+    return secrets.token_urlsafe(SESSION_ID_BYTES)
+
+
+def session_hash(session_id: str) -> str:
+    """The store key and public id of a session.
+
+    Stores only ever see this SHA-256, so a leaked Redis dump cannot be replayed as cookies.
+    """
+    return hashlib.sha256(session_id.encode("ascii")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedToken:
+    session_id: str
+    signed_with_current_key: bool
+
+
+def normalise_secret_keys(secret_keys: str | bytes | Sequence[str | bytes]) -> list[bytes]:
+    """Check the configured keys and return them as bytes, the signing key first."""
+    if isinstance(secret_keys, (str, bytes)):
+        secret_keys = [secret_keys]
+    keys = [key.encode("utf-8") if isinstance(key, str) else key for key in secret_keys]
+    if not keys:
+        raise ConfigurationError(
+            "secret_keys is empty: pass at least one random key of 32 or more characters, "
+            "e.g. secrets.token_urlsafe(32)"
+        )
+    for position, key in enumerate(keys):
+        if len(key) < MIN_SECRET_KEY_LENGTH:
+            raise ConfigurationError(
+                f"secret_keys[{position}] is {len(key)} bytes long; each key needs at least "
+                f"{MIN_SECRET_KEY_LENGTH} (generate one with secrets.token_urlsafe(32))"
+            )
+    return keys
+
+
+class CookieSigner:
+    """Signs session ids for cookies; the first key signs, every key verifies.
+
+    Rotation: put the new key first and keep the old one after it. Cookies signed with the
+    old key still verify and are reported as stale so the middleware re-signs them; removing
+    the old key later signs out whatever was not re-signed by then.
+    """
+
+    def __init__(self, secret_keys: str | bytes | Sequence[str | bytes]) -> None:
+        self._signers = [
+            Signer(key, salt=_COOKIE_SALT, digest_method=hashlib.sha256)
+            for key in normalise_secret_keys(secret_keys)
+        ]
+
+    def issue(self, session_id: str) -> str:
+        return self._signers[0].sign(session_id).decode("ascii")
+
+    def verify(self, token: str) -> VerifiedToken:
+        """Return the session id inside `token`, or raise `InvalidToken`.
+
+        No store is consulted: a forged token costs one HMAC per configured key, nothing more.
+        """
+        if len(token) > MAX_TOKEN_LENGTH or not token.isascii() or not _canonical(token):
+            raise InvalidToken("token is not one this library issued")
+        for position, signer in enumerate(self._signers):
+            try:
+                session_id = signer.unsign(token).decode("ascii")
+            except BadSignature:
+                continue
+            return VerifiedToken(session_id, signed_with_current_key=position == 0)
+        raise InvalidToken("token signature does not match any configured key")
+
+
+def _canonical(token: str) -> bool:
+    """Whether the signature is in the one base64 spelling we issue.
+
+    base64 leaves the low bits of the last character unused, so several spellings decode to
+    the same MAC; accepting only ours means any change to a token's text is a rejection.
+    """
+    signature = token.rpartition(".")[2].encode("ascii")
+    try:
+        return base64_encode(base64_decode(signature)) == signature
+    except BadData:
+        return False

@@ -1,0 +1,85 @@
+"""Fixtures: real Redis servers, the store each test runs against, apps and clients."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+
+import httpx
+import pytest
+import redis.asyncio as redis_asyncio
+
+from sessionward import MemoryStore, RedisStore, Store
+from tests.redis_server import RedisServer, require_redis, start_server
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer | None]:
+    """A redis-server started for this test session, or None when REDIS_URL names one."""
+    if os.environ.get("REDIS_URL"):
+        yield None
+        return
+    try:
+        server = start_server()
+    except (FileNotFoundError, RuntimeError) as exc:
+        reason = f"no Redis for the Redis tests: {exc}; install redis-server or set REDIS_URL"
+        if require_redis():
+            pytest.fail(reason + " (required under CI)")
+        pytest.skip(reason)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_server: RedisServer | None) -> str:
+    """Where the Redis tests connect. Its database is flushed before every test."""
+    return redis_server.url if redis_server is not None else os.environ["REDIS_URL"]
+
+
+@pytest.fixture
+async def redis_client(redis_url: str) -> AsyncIterator[redis_asyncio.Redis]:
+    client = redis_asyncio.Redis.from_url(url=redis_url)
+    await client.flushdb()
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
+    """Each behavioural test runs once per store; the Redis one talks to a real server."""
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    client = redis_asyncio.Redis.from_url(request.getfixturevalue("redis_url"))
+    await client.flushdb()
+    yield RedisStore(client)
+    await client.aclose()
+
+
+class Clock:
+    """A clock the tests move by hand, to reach idle and absolute deadlines without waiting."""
+
+    def __init__(self, start: float = 1_800_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def client_for(app: object) -> httpx.AsyncClient:
+    """An httpx client that drives the ASGI app in-process and keeps cookies like a browser."""
+    transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+    return httpx.AsyncClient(transport=transport, base_url="https://testserver")

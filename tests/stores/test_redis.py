@@ -1,0 +1,203 @@
+"""RedisStore against a real redis-server: TTLs, layout, round trips, outages, corrupt records."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import redis.asyncio as redis_asyncio
+from redis.asyncio.connection import Connection
+
+from sessionward import CookieSigner, RedisStore
+from sessionward.tokens import new_session_id
+from tests.apps import SECRET, build_app
+from tests.conftest import Clock, client_for
+from tests.redis_server import free_port
+
+pytestmark = pytest.mark.anyio
+
+DAY = 24 * 3600
+
+
+class CountingConnection(Connection):
+    """A real connection that counts what it sends: one packed send is one round trip."""
+
+    round_trips = 0
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        CountingConnection.round_trips += 1
+        await super().send_packed_command(command, check_health)
+
+
+@pytest.fixture
+async def redis_store(redis_client: redis_asyncio.Redis) -> RedisStore:
+    return RedisStore(redis_client)
+
+
+@pytest.fixture
+async def counted_store(
+    redis_url: str, redis_client: redis_asyncio.Redis
+) -> AsyncIterator[RedisStore]:
+    pool = redis_asyncio.ConnectionPool.from_url(redis_url, connection_class=CountingConnection)
+    client = redis_asyncio.Redis(connection_pool=pool)
+    yield RedisStore(client)
+    await client.aclose()
+
+
+async def session_keys(client: redis_asyncio.Redis) -> list[bytes]:
+    return [key async for key in client.scan_iter(match="sessionward:*")]
+
+
+async def test_each_request_sets_the_ttl_back_to_the_idle_ttl(
+    redis_store: RedisStore, redis_client: redis_asyncio.Redis, clock: Clock
+) -> None:
+    app = build_app(redis_store, idle_ttl=3600, absolute_ttl=10 * 3600, clock=clock)
+    async with client_for(app) as client:
+        await client.post("/session", json={"a": 1})
+        (key,) = await session_keys(redis_client)
+        for _ in range(3):
+            await redis_client.pexpire(key, 1000)  # as if time had passed
+            clock.advance(1800)
+            await client.get("/session")
+            assert 3600_000 - 2000 < await redis_client.pttl(key) <= 3600_000
+
+
+async def test_the_ttl_never_reaches_past_the_absolute_deadline(
+    redis_store: RedisStore, redis_client: redis_asyncio.Redis, clock: Clock
+) -> None:
+    app = build_app(redis_store, idle_ttl=3600, absolute_ttl=5000, clock=clock)
+    async with client_for(app) as client:
+        await client.post("/session", json={"a": 1})
+        (key,) = await session_keys(redis_client)
+        clock.advance(3000)
+        await client.get("/session")
+        assert 1_998_000 < await redis_client.pttl(key) <= 2_000_000
+        clock.advance(1999)
+        await client.post("/session", json={"b": 2})
+        assert 0 < await redis_client.pttl(key) <= 1000
+        clock.advance(2)
+        assert (await client.get("/session")).json() == {}
+    assert await session_keys(redis_client) == []
+
+
+async def test_redis_expires_an_idle_session_by_itself(
+    redis_store: RedisStore, redis_client: redis_asyncio.Redis
+) -> None:
+    async with client_for(build_app(redis_store, idle_ttl=1)) as client:
+        await client.post("/session", json={"a": 1})
+        assert len(await session_keys(redis_client)) == 1
+        await asyncio.sleep(1.2)
+        assert await session_keys(redis_client) == []
+        assert (await client.get("/session")).json() == {}
+
+
+async def test_redis_holds_no_raw_session_id(
+    redis_store: RedisStore, redis_client: redis_asyncio.Redis
+) -> None:
+    async with client_for(build_app(redis_store)) as client:
+        await client.post("/session", json={"a": 1, "nested": {"b": [1, 2]}})
+        await client.post("/session", json={"c": "three"})
+        session_id = client.cookies["session"].partition(".")[0]
+    keys = await session_keys(redis_client)
+    assert len(keys) == 1
+    fields = await redis_client.hgetall(keys[0])
+    everything = b" ".join(
+        part for item in fields.items() for part in item if isinstance(part, bytes)
+    )
+    everything += b" ".join(keys)
+    assert session_id.encode() not in everything
+    assert session_id[:16].encode() not in everything
+
+
+async def test_the_layout_is_one_hash_per_session_with_a_field_per_key(
+    redis_store: RedisStore, redis_client: redis_asyncio.Redis
+) -> None:
+    async with client_for(build_app(redis_store)) as client:
+        await client.post("/session", json={"cart": [1, 2], "name": "ada"})
+    (key,) = await session_keys(redis_client)
+    assert key.startswith(b"sessionward:s:{")
+    assert key.endswith(b"}")
+    fields = await redis_client.hgetall(key)
+    assert fields[b"d:cart"] == b"[1,2]"
+    assert fields[b"d:name"] == b'"ada"'
+    assert {b"m:created", b"m:expires", b"m:seen", b"m:hits"} <= set(fields)
+
+
+async def test_an_anonymous_reader_creates_no_key(
+    redis_store: RedisStore, redis_client: redis_asyncio.Redis
+) -> None:
+    async with client_for(build_app(redis_store)) as client:
+        for path in ("/session", "/untouched", "/session"):
+            assert (await client.get(path)).status_code == 200
+    assert await redis_client.dbsize() == 0
+
+
+async def test_round_trips_per_request(counted_store: RedisStore) -> None:
+    async with client_for(build_app(counted_store)) as client:
+        await client.post("/session", json={"a": 1})  # loads both scripts into the server
+        await client.post("/session", json={"a": 2})
+        budget = {}
+        for name, method, path, options in [
+            ("anonymous", "GET", "/session", {"headers": {"cookie": ""}}),
+            ("read-only", "GET", "/session", {}),
+            ("untouched", "GET", "/untouched", {}),
+            ("modifying", "POST", "/session", {"json": {"a": 3}}),
+        ]:
+            before = CountingConnection.round_trips
+            response = await client.request(method, path, **options)  # type: ignore[arg-type]
+            assert response.status_code == 200
+            budget[name] = CountingConnection.round_trips - before
+    assert budget == {"anonymous": 0, "read-only": 1, "untouched": 1, "modifying": 2}
+
+
+async def test_a_stopped_redis_gives_503_with_retry_after() -> None:
+    closed_port = free_port()  # nothing listens here
+    store = RedisStore.from_url(f"redis://127.0.0.1:{closed_port}/0", socket_connect_timeout=0.5)
+    token = CookieSigner([SECRET]).issue(new_session_id())
+    async with client_for(build_app(store)) as client:
+        started = time.monotonic()
+        response = await client.get("/session", headers={"cookie": f"session={token}"})
+        elapsed = time.monotonic() - started
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert "Traceback" not in response.text
+    assert elapsed < 3
+    await store.aclose()
+
+
+async def test_a_store_failure_at_save_time_gives_503(
+    redis_url: str, redis_client: redis_asyncio.Redis
+) -> None:
+    closed = RedisStore.from_url(f"redis://127.0.0.1:{free_port()}/0")
+    async with client_for(build_app(closed)) as client:
+        response = await client.post("/session", json={"a": 1})  # no cookie: fails at save
+    assert response.status_code == 503
+    assert "set-cookie" not in response.headers
+    await closed.aclose()
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {b"d:a": b"{not json", b"d:b": b"1"},
+        {b"d:a": b"1", b"m:seen": b"soon"},
+        {b"d:a": b"1", b"m:hits": b"many"},
+        {b"d:a": b"\xff\xfe", b"d:\xff": b"2"},
+        {b"m:created": b"", b"m:expires": b"-1"},
+    ],
+)
+async def test_corrupt_records_never_give_a_500(
+    redis_store: RedisStore, redis_client: redis_asyncio.Redis, fields: dict[bytes, bytes]
+) -> None:
+    async with client_for(build_app(redis_store)) as client:
+        await client.post("/session", json={"a": 0, "b": 0})
+        (key,) = await session_keys(redis_client)
+        await redis_client.hset(key, mapping=fields)  # type: ignore[arg-type]
+        read = await client.get("/session")
+        written = await client.post("/session", json={"c": 3})
+    assert read.status_code == 200
+    assert written.status_code == 200
+    assert read.json().get("b") in (0, 1, None)

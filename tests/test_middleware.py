@@ -1,0 +1,251 @@
+"""Behaviour of SessionMiddleware over HTTP, run once against each store."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from itsdangerous import Signer
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+from sessionward import CookieSigner, SessionError, Store
+from tests.apps import OLD_SECRET, SECRET, RecordingStore, build_app
+from tests.conftest import Clock, client_for
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_write_sets_a_cookie_and_the_next_request_sees_the_data(store: Store) -> None:
+    async with client_for(build_app(store)) as client:
+        written = await client.post("/session", json={"user": "ada", "n": 1})
+        assert written.status_code == 200
+        assert "session=" in written.headers["set-cookie"]
+        read = await client.get("/session")
+    assert read.json() == {"user": "ada", "n": 1}
+    assert "set-cookie" not in read.headers
+
+
+async def test_a_read_only_request_only_touches_the_store(store: Store) -> None:
+    recording = RecordingStore(store)
+    async with client_for(build_app(recording)) as client:
+        await client.post("/session", json={"a": 1})
+        recording.calls.clear()
+        response = await client.get("/session")
+        untouched = await client.get("/untouched")
+    assert "set-cookie" not in response.headers
+    assert "set-cookie" not in untouched.headers
+    assert recording.calls == ["load", "load"]
+
+
+async def test_a_visitor_who_only_reads_creates_nothing(store: Store) -> None:
+    recording = RecordingStore(store)
+    async with client_for(build_app(recording)) as client:
+        first = await client.get("/session")
+        second = await client.get("/untouched")
+    assert first.json() == {}
+    assert "set-cookie" not in first.headers
+    assert "set-cookie" not in second.headers
+    assert recording.calls == []
+
+
+@pytest.mark.parametrize(
+    "cookie",
+    [
+        "garbage",
+        "",
+        "a.b",
+        "x" * 5000,
+        "\u00e9t\u00e9",
+        "\udcff\udcfe invalid utf-8",
+        "session-id-without-signature",
+    ],
+)
+async def test_a_bad_cookie_gives_a_fresh_empty_session(store: Store, cookie: str) -> None:
+    recording = RecordingStore(store)
+    raw = b"session=" + cookie.encode("utf-8", "surrogateescape")
+    async with client_for(build_app(recording)) as client:
+        response = await client.get("/session", headers={b"cookie": raw})
+    assert response.status_code == 200
+    assert response.json() == {}
+    assert recording.calls == []  # a bad signature never reaches the store
+
+
+async def test_tampered_truncated_and_wrong_key_cookies_are_refused(store: Store) -> None:
+    async with client_for(build_app(store)) as client:
+        await client.post("/session", json={"secret": "data"})
+        token = client.cookies["session"]
+    session_id, _, signature = token.partition(".")
+    flipped = chr(ord(signature[5]) ^ 1)
+    other_last = "B" if session_id.endswith("A") else "A"
+    tampered = [
+        f"{session_id}.{signature[:5]}{flipped}{signature[6:]}",
+        token[:-3],
+        f"{session_id[:-1]}{other_last}.{signature}",
+        Signer("another-secret-key-0123456789abcdefgh", salt=b"sessionward.cookie")
+        .sign(session_id)
+        .decode(),
+        session_id,
+    ]
+    for cookie in tampered:
+        async with client_for(build_app(store)) as attacker:
+            response = await attacker.get("/session", headers={"cookie": f"session={cookie}"})
+        assert response.status_code == 200
+        assert response.json() == {}, cookie
+
+
+async def test_clear_deletes_the_session_and_expires_the_cookie(store: Store) -> None:
+    recording = RecordingStore(store)
+    async with client_for(build_app(recording)) as client:
+        await client.post("/session", json={"a": 1})
+        token = client.cookies["session"]
+        cleared = await client.delete("/session")
+        assert "Max-Age=0" in cleared.headers["set-cookie"]
+        assert "session" not in client.cookies
+        assert "delete" in recording.calls
+        replay = await client.get("/session", headers={"cookie": f"session={token}"})
+    assert replay.json() == {}
+
+
+async def test_removing_the_last_key_ends_the_session(store: Store) -> None:
+    recording = RecordingStore(store)
+    async with client_for(build_app(recording)) as client:
+        await client.post("/session", json={"a": 1})
+        token = client.cookies["session"]
+        emptied = await client.delete("/session/a")
+        replay = await client.get("/session", headers={"cookie": f"session={token}"})
+    assert "Max-Age=0" in emptied.headers["set-cookie"]
+    assert "delete" in recording.calls
+    assert replay.json() == {}
+
+
+async def test_a_nested_mutation_is_saved(store: Store) -> None:
+    async with client_for(build_app(store)) as client:
+        await client.post("/session", json={"cart": [1, 2]})
+        await client.post("/cart/3")
+        response = await client.get("/session")
+    assert response.json() == {"cart": [1, 2, 3]}
+
+
+async def test_assigning_an_equal_value_writes_nothing(store: Store) -> None:
+    recording = RecordingStore(store)
+    async with client_for(build_app(recording)) as client:
+        await client.post("/session", json={"cart": [1, 2], "name": "ada"})
+        recording.calls.clear()
+        response = await client.post("/session", json={"cart": [1, 2], "name": "ada"})
+    assert response.status_code == 200
+    assert recording.calls == ["load"]
+    assert "set-cookie" not in response.headers
+
+
+async def test_concurrent_requests_changing_different_keys_both_persist(store: Store) -> None:
+    app = build_app(store)
+    async with client_for(app) as client:
+        await client.post("/session", json={"start": True})
+        slow = asyncio.create_task(client.post("/gated/slow"))
+        await app.state.loaded.wait()
+        await client.post("/session", json={"fast": "done"})
+        app.state.gate.set()
+        assert (await slow).status_code == 200
+        response = await client.get("/session")
+    assert response.json() == {"start": True, "fast": "done", "slow": "late"}
+
+
+async def test_a_slow_request_does_not_resurrect_a_cleared_session(store: Store) -> None:
+    app = build_app(store)
+    async with client_for(app) as client:
+        await client.post("/session", json={"user": "ada"})
+        token = client.cookies["session"]
+        slow = asyncio.create_task(client.post("/gated/late"))
+        await app.state.loaded.wait()
+        await client.delete("/session")
+        app.state.gate.set()
+        slow_response = await slow
+    assert slow_response.status_code == 200
+    assert "set-cookie" not in slow_response.headers
+    async with client_for(build_app(store)) as replay:
+        response = await replay.get("/session", headers={"cookie": f"session={token}"})
+    assert response.json() == {}
+
+
+async def test_an_idle_session_expires(store: Store, clock: Clock) -> None:
+    async with client_for(build_app(store, idle_ttl=60, clock=clock)) as client:
+        await client.post("/session", json={"a": 1})
+        clock.advance(59)
+        assert (await client.get("/session")).json() == {"a": 1}
+        clock.advance(59)  # activity moved the deadline: still alive 118 s after creation
+        assert (await client.get("/session")).json() == {"a": 1}
+        clock.advance(60)
+        assert (await client.get("/session")).json() == {}
+
+
+async def test_activity_never_extends_past_the_absolute_lifetime(
+    store: Store, clock: Clock
+) -> None:
+    async with client_for(build_app(store, idle_ttl=60, absolute_ttl=150, clock=clock)) as client:
+        await client.post("/session", json={"a": 1})
+        for _ in range(2):
+            clock.advance(50)
+            assert (await client.get("/session")).json() == {"a": 1}
+        clock.advance(50)  # 150 s after creation
+        assert (await client.get("/session")).json() == {}
+
+
+async def test_a_cookie_signed_with_an_old_key_is_resigned(store: Store) -> None:
+    async with client_for(build_app(store, secret_keys=[OLD_SECRET])) as old_app:
+        await old_app.post("/session", json={"a": 1})
+        old_token = old_app.cookies["session"]
+    async with client_for(build_app(store, secret_keys=[SECRET, OLD_SECRET])) as client:
+        response = await client.get("/session", headers={"cookie": f"session={old_token}"})
+        new_token = response.cookies["session"]
+        again = await client.get("/session", headers={"cookie": f"session={new_token}"})
+    assert response.json() == {"a": 1}
+    assert CookieSigner([SECRET]).verify(new_token).session_id == old_token.partition(".")[0]
+    assert again.json() == {"a": 1}
+    assert "set-cookie" not in again.headers
+    async with client_for(build_app(store, secret_keys=[SECRET])) as rotated:
+        dropped = await rotated.get("/session", headers={"cookie": f"session={old_token}"})
+    assert dropped.json() == {}
+
+
+async def test_an_unserialisable_value_raises_naming_the_key(store: Store) -> None:
+    app = build_app(store)
+
+    async def put_object(request: Request) -> PlainTextResponse:
+        request.session["when"] = object()
+        return PlainTextResponse("unreachable")
+
+    app.router.routes.append(Route("/bad", put_object))
+    async with client_for(app) as client:
+        with pytest.raises(SessionError, match=r"\['when'\]"):
+            await client.get("/bad")
+
+
+async def test_an_oversize_session_raises_with_the_largest_keys(store: Store) -> None:
+    async with client_for(build_app(store, max_session_bytes=1000)) as client:
+        with pytest.raises(SessionError, match=r"max_session_bytes=1000.*'blob'"):
+            await client.post("/session", json={"blob": "x" * 2000, "small": 1})
+        assert "session" not in client.cookies
+
+
+async def test_cookie_responses_are_private_and_vary_on_cookie(store: Store) -> None:
+    async with client_for(build_app(store)) as client:
+        written = await client.post("/session", json={"a": 1})
+        read = await client.get("/session")
+        untouched = await client.get("/untouched")
+    assert written.headers["cache-control"] == "private, no-store"
+    assert written.headers["vary"] == "Cookie"
+    assert read.headers["vary"] == "Cookie"
+    assert "cache-control" not in read.headers
+    assert "vary" not in untouched.headers
+
+
+async def test_session_values_round_trip_as_json(store: Store) -> None:
+    value = {"text": "caf\u00e9 \u2615", "n": 1.5, "flag": False, "none": None, "list": [1, [2]]}
+    async with client_for(build_app(store)) as client:
+        await client.post("/session", json=value)
+        response = await client.get("/session")
+    assert response.json() == value
+    assert json.loads(response.text) == value

@@ -1,0 +1,237 @@
+"""SessionMiddleware in the ASGI world: lifespan, streaming, websockets, FastAPI, Starlette code."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware as StarletteSessionMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.testclient import TestClient
+from starlette.types import Message
+from starlette.websockets import WebSocket
+
+from sessionward import (
+    ConfigurationError,
+    CookieTransport,
+    MemoryStore,
+    RedisStore,
+    SessionMiddleware,
+    Store,
+)
+from tests.apps import SECRET
+from tests.conftest import client_for
+
+
+@pytest.fixture(params=["memory", "redis"])
+def fresh_store(request: pytest.FixtureRequest) -> Iterator[Store]:
+    """A store with no connections yet, so it can live in a TestClient's own event loop."""
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    store = RedisStore.from_url(request.getfixturevalue("redis_url"))
+    yield store
+
+
+def test_lifespan_passes_through_untouched() -> None:
+    events: list[str] = []
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        events.append("startup")
+        yield
+        events.append("shutdown")
+
+    app = Starlette(
+        lifespan=lifespan, middleware=[Middleware(SessionMiddleware, secret_keys=[SECRET])]
+    )
+    with TestClient(app):
+        assert events == ["startup"]
+    assert events == ["startup", "shutdown"]
+
+
+@pytest.mark.anyio
+async def test_streaming_responses_are_not_buffered() -> None:
+    release = asyncio.Event()
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"first"
+        await release.wait()
+        yield b"second"
+
+    async def stream(request: Request) -> Response:
+        request.session["streamed"] = True
+        return StreamingResponse(chunks())
+
+    app = Starlette(
+        routes=[Route("/", stream)],
+        middleware=[Middleware(SessionMiddleware, secret_keys=[SECRET])],
+    )
+    sent: list[Message] = []
+    first_chunk = asyncio.Event()
+
+    async def receive() -> Message:
+        await asyncio.sleep(3600)
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+        if message.get("body") == b"first":
+            first_chunk.set()
+
+    scope: dict[str, Any] = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "path": "/",
+        "raw_path": b"/",
+        "query_string": b"",
+        "headers": [(b"host", b"localhost")],
+        "scheme": "http",
+        "server": ("localhost", 80),
+        "client": ("127.0.0.1", 5000),
+    }
+    task = asyncio.create_task(app(scope, receive, send))
+    await asyncio.wait_for(first_chunk.wait(), timeout=5)
+    assert not task.done()
+    start = sent[0]
+    assert any(name == b"set-cookie" for name, _ in start["headers"])
+    release.set()
+    await asyncio.wait_for(task, timeout=5)
+    assert [m.get("body") for m in sent[1:] if m.get("body")] == [b"first", b"second"]
+
+
+def websocket_app(store: Store) -> Starlette:
+    async def write(request: Request) -> Response:
+        request.session.update(await request.json())
+        return JSONResponse(dict(request.session))
+
+    async def read(request: Request) -> Response:
+        return JSONResponse(dict(request.session))
+
+    async def socket(websocket: WebSocket) -> None:
+        websocket.session["before_accept"] = 1
+        await websocket.accept()
+        await websocket.send_json(dict(websocket.session))
+        websocket.session["after_accept"] = await websocket.receive_text()
+        await websocket.send_text("stored")
+        await websocket.close()
+
+    return Starlette(
+        routes=[
+            Route("/", read),
+            Route("/", write, methods=["POST"]),
+            WebSocketRoute("/ws", socket),
+        ],
+        middleware=[
+            Middleware(
+                SessionMiddleware,
+                store=store,
+                secret_keys=[SECRET],
+                cookie=CookieTransport(secure=False),  # TestClient's websockets are ws://
+            )
+        ],
+    )
+
+
+def test_websockets_see_and_change_the_session(fresh_store: Store) -> None:
+    with TestClient(websocket_app(fresh_store)) as client:
+        client.post("/", json={"user": "ada"})
+        with client.websocket_connect("/ws") as websocket:
+            assert websocket.receive_json() == {"user": "ada", "before_accept": 1}
+            websocket.send_text("hello")
+        assert client.get("/").json() == {
+            "user": "ada",
+            "before_accept": 1,
+            "after_accept": "hello",
+        }
+
+
+def test_a_websocket_without_a_session_creates_one_at_accept(fresh_store: Store) -> None:
+    with TestClient(websocket_app(fresh_store)) as client:
+        with client.websocket_connect("/ws") as websocket:
+            assert websocket.receive_json() == {"before_accept": 1}
+            websocket.send_text("hi")
+            assert websocket.receive_text() == "stored"
+            headers = dict(websocket.extra_headers or [])
+        cookie = headers[b"set-cookie"].decode().partition(";")[0]
+        expected = {"before_accept": 1, "after_accept": "hi"}
+        assert client.get("/", headers={"cookie": cookie}).json() == expected
+
+
+async def flash(request: Request) -> Response:
+    """Written for Starlette's own SessionMiddleware: flash messages, setdefault, pop."""
+    if request.method == "POST":
+        request.session.setdefault("_messages", []).append(request.query_params["text"])
+        request.session["visits"] = request.session.get("visits", 0) + 1
+        return PlainTextResponse("queued")
+    messages = request.session.pop("_messages", [])
+    return JSONResponse({"messages": messages, "visits": request.session.get("visits")})
+
+
+@pytest.mark.parametrize(
+    "middleware",
+    [
+        Middleware(StarletteSessionMiddleware, secret_key=SECRET),
+        Middleware(SessionMiddleware, secret_keys=[SECRET]),
+    ],
+    ids=["starlette", "sessionward"],
+)
+@pytest.mark.anyio
+async def test_code_written_for_starlette_sessions_behaves_the_same(
+    middleware: Middleware,
+) -> None:
+    app = Starlette(routes=[Route("/", flash, methods=["GET", "POST"])], middleware=[middleware])
+    async with client_for(app) as client:
+        await client.post("/?text=one")
+        await client.post("/?text=two")
+        first = (await client.get("/")).json()
+        second = (await client.get("/")).json()
+    assert first == {"messages": ["one", "two"], "visits": 2}
+    assert second == {"messages": [], "visits": 2}
+
+
+@pytest.mark.anyio
+async def test_fastapi_add_middleware(store: Store) -> None:
+    app = FastAPI()
+    app.add_middleware(SessionMiddleware, store=store, secret_keys=[SECRET])
+
+    @app.post("/login/{name}")
+    async def login(name: str, request: Request) -> dict[str, str]:
+        request.session["name"] = name
+        return {"ok": name}
+
+    @app.get("/me")
+    async def me(request: Request) -> dict[str, Any]:
+        return {"name": request.session.get("name")}
+
+    async with client_for(app) as client:
+        await client.post("/login/ada")
+        assert (await client.get("/me")).json() == {"name": "ada"}
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"secret_keys": []}, "secret_keys is empty"),
+        ({"secret_keys": ["short"]}, "at least 32"),
+        ({"secret_keys": [SECRET], "idle_ttl": 0}, "idle_ttl must be a positive int"),
+        ({"secret_keys": [SECRET], "absolute_ttl": -5}, "absolute_ttl"),
+        ({"secret_keys": [SECRET], "idle_ttl": 1.5}, "idle_ttl"),
+        ({"secret_keys": [SECRET], "max_session_bytes": True}, "max_session_bytes"),
+    ],
+)
+def test_bad_configuration_fails_at_start_up(options: dict[str, Any], message: str) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None: ...
+
+    with pytest.raises(ConfigurationError, match=message):
+        SessionMiddleware(app, **options)

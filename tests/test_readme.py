@@ -1,0 +1,39 @@
+"""The README's Python examples run as written."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import client_for
+
+README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.DOTALL)
+
+
+def run_block(source: str) -> dict[str, Any]:
+    namespace: dict[str, Any] = {"__name__": "readme_example"}
+    exec(compile(source, "README.md", "exec"), namespace)
+    return namespace
+
+
+def test_the_readme_has_both_quick_starts() -> None:
+    assert len(BLOCKS) >= 2
+
+
+@pytest.mark.parametrize("source", BLOCKS)
+def test_every_python_block_runs(source: str) -> None:
+    assert "app" in run_block(source)
+
+
+@pytest.mark.anyio
+async def test_the_fastapi_quick_start_keeps_a_cart() -> None:
+    (source,) = [block for block in BLOCKS if "FastAPI()" in block]
+    app = run_block(source)["app"]
+    async with client_for(app) as client:
+        await client.post("/cart/1")
+        response = await client.post("/cart/2")
+    assert response.json() == {"cart": [1, 2]}

@@ -1,0 +1,75 @@
+"""Session ids and cookie signing with key rotation."""
+
+from __future__ import annotations
+
+import pytest
+
+from sessionward import ConfigurationError, CookieSigner, InvalidToken
+from sessionward.tokens import new_session_id, session_hash
+
+KEY_A = "a" * 32
+KEY_B = "b" * 40
+
+
+def test_session_ids_are_32_random_bytes_in_base64url() -> None:
+    ids = {new_session_id() for _ in range(1000)}
+    assert len(ids) == 1000
+    assert all(len(session_id) == 43 for session_id in ids)
+
+
+def test_the_hash_is_sha256_hex_and_hides_the_id() -> None:
+    session_id = new_session_id()
+    digest = session_hash(session_id)
+    assert len(digest) == 64
+    assert session_id not in digest
+
+
+def test_issue_then_verify_returns_the_id() -> None:
+    signer = CookieSigner([KEY_A])
+    session_id = new_session_id()
+    verified = signer.verify(signer.issue(session_id))
+    assert verified.session_id == session_id
+    assert verified.signed_with_current_key
+
+
+def test_an_old_key_verifies_and_is_reported_stale() -> None:
+    token = CookieSigner([KEY_A]).issue("some-id")
+    verified = CookieSigner([KEY_B, KEY_A]).verify(token)
+    assert verified.session_id == "some-id"
+    assert not verified.signed_with_current_key
+
+
+def test_a_removed_key_no_longer_verifies() -> None:
+    token = CookieSigner([KEY_A]).issue("some-id")
+    with pytest.raises(InvalidToken):
+        CookieSigner([KEY_B]).verify(token)
+
+
+@pytest.mark.parametrize("token", ["", "abc", "abc.def", "x" * 200, "caf\u00e9.sig"])
+def test_malformed_tokens_are_invalid(token: str) -> None:
+    with pytest.raises(InvalidToken):
+        CookieSigner([KEY_A]).verify(token)
+
+
+def test_every_single_character_change_is_rejected() -> None:
+    signer = CookieSigner([KEY_A])
+    token = signer.issue(new_session_id())
+    for position in range(len(token)):
+        replacement = "A" if token[position] != "A" else "B"
+        changed = token[:position] + replacement + token[position + 1 :]
+        with pytest.raises(InvalidToken):
+            signer.verify(changed)
+
+
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [([], "empty"), (["short"], r"secret_keys\[0\] is 5 bytes"), ([KEY_A, "x"], r"\[1\]")],
+)
+def test_missing_or_short_keys_are_configuration_errors(keys: list[str], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        CookieSigner(keys)
+
+
+def test_a_single_string_key_is_accepted() -> None:
+    signer = CookieSigner(KEY_A)
+    assert signer.verify(signer.issue("id")).session_id == "id"

@@ -1,0 +1,90 @@
+"""Cookie flags, reading the cookie back, and configuration checks."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.types import Scope
+
+from sessionward import ConfigurationError, CookieTransport
+
+
+def scope_for(host: str = "example.com", cookie: bytes | None = None) -> Scope:
+    headers = [(b"host", host.encode())]
+    if cookie is not None:
+        headers.append((b"cookie", cookie))
+    return {"type": "http", "headers": headers}
+
+
+def test_defaults_are_safe() -> None:
+    header = CookieTransport().set_cookie(scope_for(), "token", 3600)
+    assert header == "session=token; Max-Age=3600; Path=/; HttpOnly; SameSite=Lax; Secure"
+
+
+@pytest.mark.parametrize("host", ["localhost", "localhost:8000", "127.0.0.1:8000", "[::1]:80"])
+def test_secure_is_left_off_for_localhost_only(host: str) -> None:
+    assert "Secure" not in CookieTransport().set_cookie(scope_for(host), "t", 1)
+
+
+def test_every_flag_is_configurable() -> None:
+    transport = CookieTransport(
+        name="sid",
+        max_age=None,
+        path="/app",
+        domain="example.com",
+        same_site="strict",
+        secure=False,
+        http_only=False,
+        partitioned=True,
+    )
+    header = transport.set_cookie(scope_for(), "t", 3600)
+    assert header == "sid=t; Path=/app; Domain=example.com; SameSite=Strict; Partitioned"
+
+
+def test_a_fixed_max_age_wins_over_the_session_lifetime() -> None:
+    assert "Max-Age=60;" in CookieTransport(max_age=60).set_cookie(scope_for(), "t", 3600)
+
+
+def test_expiring_keeps_the_same_path_and_domain() -> None:
+    header = CookieTransport(path="/app", domain="example.com").expire_cookie(scope_for())
+    assert header.startswith("session=; Max-Age=0; Expires=Thu, 01 Jan 1970")
+    assert "Path=/app; Domain=example.com" in header
+
+
+def test_host_prefix_cookies_are_always_secure() -> None:
+    transport = CookieTransport(name="__Host-session")
+    assert "Secure" in transport.set_cookie(scope_for("localhost"), "t", 1)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"name": "__Host-s", "path": "/app"},
+        {"name": "__Host-s", "domain": "example.com"},
+        {"name": "__Host-s", "secure": False},
+        {"name": "__Secure-s", "secure": False},
+        {"name": "bad name"},
+        {"name": "semi;colon"},
+        {"same_site": "none", "secure": False},
+        {"same_site": "sometimes"},
+        {"path": "relative"},
+        {"domain": "a;b"},
+    ],
+)
+def test_impossible_cookie_settings_fail_at_start_up(options: dict[str, object]) -> None:
+    with pytest.raises(ConfigurationError):
+        CookieTransport(**options)  # type: ignore[arg-type]
+
+
+def test_read_finds_every_cookie_with_our_name() -> None:
+    scope = scope_for(cookie=b"other=1; session=first; x=y;session=second")
+    assert CookieTransport().read(scope) == ["first", "second"]
+
+
+def test_read_ignores_oversized_empty_and_binary_values() -> None:
+    cookie = b"session=" + b"x" * 5000 + b"; session=; session=\xff\xfe; foo"
+    assert CookieTransport().read(scope_for(cookie=cookie)) == ["\xff\xfe"]
+
+
+def test_read_looks_at_every_cookie_header() -> None:
+    scope: Scope = {"type": "http", "headers": [(b"cookie", b"a=1"), (b"cookie", b"session=t")]}
+    assert CookieTransport().read(scope) == ["t"]
