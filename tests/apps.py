@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
-from sessionward import SessionMiddleware, Store
+from sessionward import SessionMiddleware, Store, device_routes, get_session, login, logout
 
 SECRET = "test-secret-key-0123456789abcdefghijkl"
 OLD_SECRET = "old-secret-key-0123456789abcdefghijklm"
@@ -54,6 +54,23 @@ async def write_after_gate(request: Request) -> Response:
     return PlainTextResponse("written")
 
 
+async def sign_in(request: Request) -> Response:
+    await login(request, request.path_params["user"])
+    return JSONResponse(dict(request.session))
+
+
+async def sign_out(request: Request) -> Response:
+    await logout(request)
+    return PlainTextResponse("signed out")
+
+
+async def whoami(request: Request) -> Response:
+    info = get_session(request)
+    if info is None:
+        return JSONResponse(None)
+    return JSONResponse({**info.to_dict(), "user_id": info.user_id})
+
+
 def build_app(store: Store, **options: Any) -> Starlette:
     options.setdefault("secret_keys", [SECRET])
     app = Starlette(
@@ -65,6 +82,10 @@ def build_app(store: Store, **options: Any) -> Starlette:
             Route("/cart/{item}", append_to_cart, methods=["POST"]),
             Route("/untouched", untouched),
             Route("/gated/{key}", write_after_gate, methods=["POST"]),
+            Route("/login/{user}", sign_in, methods=["POST"]),
+            Route("/logout", sign_out, methods=["POST"]),
+            Route("/me", whoami),
+            Mount("/account", routes=device_routes()),
         ],
         middleware=[Middleware(SessionMiddleware, store=store, **options)],
     )
@@ -97,9 +118,27 @@ class RecordingStore:
         self.calls.append("create" if create else "save")
         return await self.inner.save(key, write, delete, now_ms, idle_ttl_ms, create=create)
 
-    async def delete(self, key: str) -> None:
+    async def delete(self, *keys: str) -> None:
         self.calls.append("delete")
-        await self.inner.delete(key)
+        await self.inner.delete(*keys)
+
+    async def read_records(self, keys: Sequence[str]) -> list[dict[str, str] | None]:
+        self.calls.append("read_records")
+        return await self.inner.read_records(keys)
+
+    async def index_add(self, user_id: str, key: str, score_ms: int, ttl_ms: int) -> None:
+        self.calls.append("index_add")
+        await self.inner.index_add(user_id, key, score_ms, ttl_ms)
+
+    async def index_read(self, user_id: str) -> list[str]:
+        self.calls.append("index_read")
+        return await self.inner.index_read(user_id)
+
+    async def index_update(
+        self, user_id: str, scores: Mapping[str, int], remove: Collection[str]
+    ) -> None:
+        self.calls.append("index_update")
+        await self.inner.index_update(user_id, scores, remove)
 
     async def aclose(self) -> None:
         await self.inner.aclose()

@@ -1,5 +1,8 @@
 """sessionward: signed, Redis-backed, device-aware sessions for Starlette and FastAPI."""
 
+from .auth import get_session, login, logout, user_sessions
+from .devices import Device, TrustedProxies, parse_user_agent
+from .events import Events, SessionEvent
 from .exceptions import (
     ConfigurationError,
     InvalidToken,
@@ -9,23 +12,37 @@ from .exceptions import (
 )
 from .middleware import SessionMiddleware
 from .record import SessionRecord
+from .routes import device_routes
 from .session import Session
 from .stores import MemoryStore, RedisStore, Store
 from .tokens import CookieSigner
 from .transports import CookieTransport
+from .users import SessionInfo, UserSessions
 
 __all__ = [
     "ConfigurationError",
     "CookieSigner",
     "CookieTransport",
+    "Device",
+    "Events",
     "InvalidToken",
     "MemoryStore",
     "RedisStore",
     "Session",
     "SessionError",
+    "SessionEvent",
+    "SessionInfo",
     "SessionMiddleware",
     "SessionRecord",
     "SessionwardError",
     "Store",
     "StoreUnavailable",
+    "TrustedProxies",
+    "UserSessions",
+    "device_routes",
+    "get_session",
+    "login",
+    "logout",
+    "parse_user_agent",
+    "user_sessions",
 ]

@@ -8,20 +8,24 @@ the cookie is written only if it changed.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .devices import TrustedProxies, client_ip, parse_user_agent
+from .events import Events, EventType
 from .exceptions import ConfigurationError, InvalidToken, SessionError, StoreUnavailable
-from .record import DATA_PREFIX, SessionRecord, split_fields
-from .session import Changes, Session, dumps
+from .record import AGENT, DATA_PREFIX, DEVICE, IP, SessionRecord, data_fields, split_fields
+from .session import Session, dumps
 from .stores import MemoryStore, Store
 from .tokens import CookieSigner, new_session_id, session_hash
 from .transports import CookieTransport
+from .users import UserSessions
 
 logger = logging.getLogger("sessionward")
 
@@ -30,14 +34,21 @@ RETRY_AFTER_SECONDS = 1
 _UNAVAILABLE_BODY = b"The session store is unavailable; please retry shortly.\n"
 
 
-@dataclass(slots=True)
-class _Current:
-    """One request's session between load and save."""
+@dataclass(slots=True, eq=False)
+class RequestSession:
+    """One request's session between load and save; `scope["sessionward"]` holds it."""
 
+    middleware: SessionMiddleware
     session: Session
     session_id: str | None = None  # the live session's secret id; None until one is stored
     record: SessionRecord | None = None
-    resign: bool = False  # the cookie was signed with an older key
+    send_cookie: bool = False  # (re)send the cookie: signed with an old key, or a new id
+    expire_cookie: bool = False  # tell the browser to forget its cookie (logout)
+    meta_changes: dict[str, str] = field(default_factory=dict)  # new IP or user-agent
+
+    @property
+    def key(self) -> str | None:
+        return session_hash(self.session_id) if self.session_id is not None else None
 
 
 class SessionMiddleware:
@@ -57,15 +68,15 @@ class SessionMiddleware:
         idle_ttl: int = 14 * DAY,
         absolute_ttl: int = 30 * DAY,
         max_session_bytes: int = 64 * 1024,
+        max_sessions_per_user: int | None = None,
+        trusted_proxies: TrustedProxies | Sequence[str] = (),
+        events: Events | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        for name, value in (
-            ("idle_ttl", idle_ttl),
-            ("absolute_ttl", absolute_ttl),
-            ("max_session_bytes", max_session_bytes),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ConfigurationError(f"{name} must be a positive int, not {value!r}")
+        _check_positive(idle_ttl=idle_ttl, absolute_ttl=absolute_ttl)
+        _check_positive(max_session_bytes=max_session_bytes)
+        if max_sessions_per_user is not None:
+            _check_positive(max_sessions_per_user=max_sessions_per_user)
         self.app = app
         self.signer = CookieSigner(secret_keys)
         self.store: Store = store if store is not None else MemoryStore()
@@ -73,7 +84,20 @@ class SessionMiddleware:
         self.idle_ttl_ms = idle_ttl * 1000
         self.absolute_ttl_ms = absolute_ttl * 1000
         self.max_session_bytes = max_session_bytes
+        self.trusted_proxies = (
+            trusted_proxies
+            if isinstance(trusted_proxies, TrustedProxies)
+            else TrustedProxies(trusted_proxies)
+        )
         self.clock = clock
+        self.users = UserSessions(
+            self.store,
+            idle_ttl=idle_ttl,
+            absolute_ttl=absolute_ttl,
+            max_sessions_per_user=max_sessions_per_user,
+            events=events,
+            clock=clock,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -86,38 +110,75 @@ class SessionMiddleware:
             await _refuse(scope, send)
             return
         scope["session"] = current.session
+        scope["sessionward"] = current
         if scope["type"] == "http":
             await self._serve_http(scope, receive, send, current)
         else:
             await self._serve_websocket(scope, receive, send, current)
 
-    def _now_ms(self) -> int:
+    def now_ms(self) -> int:
         return int(self.clock() * 1000)
 
     # -- load ------------------------------------------------------------------------------
 
-    async def _load(self, scope: Scope) -> _Current:
+    async def _load(self, scope: Scope) -> RequestSession:
         for token in self.cookie.read(scope):
             try:
                 verified = self.signer.verify(token)
             except InvalidToken:
                 continue
             key = session_hash(verified.session_id)
-            fields = await self.store.load(key, self._now_ms(), self.idle_ttl_ms)
+            fields = await self.store.load(key, self.now_ms(), self.idle_ttl_ms)
             if fields is None:
                 continue
             data, meta = split_fields(fields)
             record = SessionRecord.from_fields(meta)
             if record is None:
                 continue
-            stale = not verified.signed_with_current_key
-            return _Current(Session(data), verified.session_id, record, resign=stale)
-        return _Current(Session())
+            return RequestSession(
+                self,
+                Session(data),
+                verified.session_id,
+                record,
+                send_cookie=not verified.signed_with_current_key,
+                meta_changes=self._device_changes(scope, record),
+            )
+        return RequestSession(self, Session())
+
+    def _device_changes(self, scope: Scope, record: SessionRecord) -> dict[str, str]:
+        """The record fields to update because the client's IP or user-agent changed."""
+        changes: dict[str, str] = {}
+        ip = client_ip(scope, self.trusted_proxies)
+        if ip is not None and ip != record.ip:
+            changes[IP] = ip
+        agent = _user_agent(scope)
+        agent_hash = _hash_agent(agent)
+        if agent_hash != record.agent_hash:
+            changes[AGENT] = agent_hash
+            changes[DEVICE] = parse_user_agent(agent).to_json()
+        return changes
+
+    def new_record(
+        self, scope: Scope, now_ms: int, user_id: str | None = None, transport: str = "cookie"
+    ) -> SessionRecord:
+        ip = client_ip(scope, self.trusted_proxies)
+        agent = _user_agent(scope)
+        return SessionRecord(
+            now_ms,
+            now_ms + self.absolute_ttl_ms,
+            now_ms,
+            user_id=user_id,
+            ip=ip,
+            first_ip=ip,
+            device=parse_user_agent(agent).to_json(),
+            agent_hash=_hash_agent(agent),
+            transport=transport,
+        )
 
     # -- serve -----------------------------------------------------------------------------
 
     async def _serve_http(
-        self, scope: Scope, receive: Receive, send: Send, current: _Current
+        self, scope: Scope, receive: Receive, send: Send, current: RequestSession
     ) -> None:
         refused = False
 
@@ -139,7 +200,7 @@ class SessionMiddleware:
         await self.app(scope, receive, send_with_session)
 
     async def _serve_websocket(
-        self, scope: Scope, receive: Receive, send: Send, current: _Current
+        self, scope: Scope, receive: Receive, send: Send, current: RequestSession
     ) -> None:
         async def send_with_session(message: Message) -> None:
             if message["type"] == "websocket.accept":
@@ -156,7 +217,7 @@ class SessionMiddleware:
             except StoreUnavailable as exc:
                 logger.warning("sessionward: could not save a websocket session: %s", exc)
 
-    def _add_headers(self, message: Message, current: _Current, cookie: str | None) -> None:
+    def _add_headers(self, message: Message, current: RequestSession, cookie: str | None) -> None:
         read_a_session = current.session.accessed and current.session_id is not None
         if not read_a_session and cookie is None:
             return
@@ -169,76 +230,130 @@ class SessionMiddleware:
 
     # -- save ------------------------------------------------------------------------------
 
-    async def _save(self, scope: Scope, current: _Current) -> str | None:
+    async def _save(self, scope: Scope, current: RequestSession) -> str | None:
         """Persist what the request changed; return a `Set-Cookie` value if the cookie changes."""
         session = current.session
+        if current.session_id is not None and (
+            session.cleared
+            or (session.modified and not dict.__len__(session) and not _bound(current))
+        ):
+            await self.end(current, "session.logout" if _bound(current) else None)
         if current.session_id is None:
-            return await self._create(scope, current) if dict.__len__(session) else None
-        if session.cleared or (session.modified and not dict.__len__(session)):
-            await self.store.delete(session_hash(current.session_id))
-            current.session_id = current.record = None
-            if dict.__len__(session):  # cleared, then filled again: a new session, a new id
+            if dict.__len__(session):  # a first write, or the session was ended and refilled
                 return await self._create(scope, current)
-            return self.cookie.expire_cookie(scope)
+            if current.expire_cookie:
+                current.expire_cookie = False
+                return self.cookie.expire_cookie(scope)
+            return None
         await self._save_changes(current)
-        if current.resign and current.session_id is not None and current.record is not None:
-            current.resign = False
+        if current.send_cookie and current.record is not None:
+            current.send_cookie = False
             token = self.signer.issue(current.session_id)
             return self.cookie.set_cookie(scope, token, self._seconds_left(current.record))
         return None
 
-    async def _save_changes(self, current: _Current) -> None:
+    async def _save_changes(self, current: RequestSession) -> None:
         session = current.session
-        if current.session_id is None or not session.accessed:
+        key = current.key
+        changes = session.changes() if session.accessed else None
+        if key is None or not (changes or current.meta_changes):
             return
-        changes = session.changes()
-        if not changes:
-            return
-        self._check_size(session, changes)
-        saved = await self.store.save(
-            session_hash(current.session_id),
-            {DATA_PREFIX + key: text for key, text in changes.write.items()},
-            [DATA_PREFIX + key for key in changes.delete],
-            self._now_ms(),
-            self.idle_ttl_ms,
-            create=False,
-        )
-        if saved:
+        write = dict(current.meta_changes)
+        delete: list[str] = []
+        if changes:
+            self._check_size(session, changes.size)
+            write.update(data_fields(changes.write))
+            delete = [DATA_PREFIX + key for key in changes.delete]
+        if await self.store.save(key, write, delete, self.now_ms(), self.idle_ttl_ms, create=False):
             session.mark_saved()
+            current.meta_changes.clear()
         else:  # ended meanwhile (logout elsewhere, expiry): do not bring it back
             logger.info("sessionward: session ended before this request saved; changes dropped")
             current.session_id = current.record = None
 
-    async def _create(self, scope: Scope, current: _Current) -> str | None:
-        changes = current.session.changes()
-        self._check_size(current.session, changes)
-        now_ms = self._now_ms()
-        record = SessionRecord.new(now_ms, self.absolute_ttl_ms)
-        fields = record.to_fields()
-        fields.update((DATA_PREFIX + key, text) for key, text in changes.write.items())
-        session_id = new_session_id()
+    async def _create(self, scope: Scope, current: RequestSession) -> str | None:
+        now_ms = self.now_ms()
+        record = self.new_record(scope, now_ms)
+        if not await self.store_new(current, record):
+            return None
+        await self.users.emit("session.created", session_hash(current.session_id or ""), record)
+        return self.issue_cookie(scope, current)
+
+    async def store_new(
+        self, current: RequestSession, record: SessionRecord, session_id: str | None = None
+    ) -> bool:
+        """Store the request's whole session under a new id with `record`; adopt it if stored."""
+        values = current.session.serialised()
+        self._check_size(current.session, sum(len(k) + len(v) for k, v in values.items()))
+        session_id = session_id or new_session_id()
+        fields = {**record.to_fields(), **data_fields(values)}
         key = session_hash(session_id)
+        now_ms = record.last_seen_at_ms
         if not await self.store.save(key, fields, (), now_ms, self.idle_ttl_ms, create=True):
             logger.error("sessionward: the store refused a new session id; nothing saved")
-            return None
+            return False
         current.session.mark_saved()
-        current.session_id, current.record, current.resign = session_id, record, False
-        token = self.signer.issue(session_id)
-        return self.cookie.set_cookie(scope, token, self._seconds_left(record))
+        current.session_id, current.record = session_id, record
+        current.meta_changes.clear()
+        return True
 
-    def _check_size(self, session: Session, changes: Changes) -> None:
-        if changes.size <= self.max_session_bytes:
+    def issue_cookie(self, scope: Scope, current: RequestSession) -> str | None:
+        if current.session_id is None or current.record is None:
+            return None
+        current.send_cookie = current.expire_cookie = False
+        token = self.signer.issue(current.session_id)
+        return self.cookie.set_cookie(scope, token, self._seconds_left(current.record))
+
+    async def end(self, current: RequestSession, event: EventType | None) -> None:
+        """Delete the request's session now (logout, `clear()`), and unindex it."""
+        key, record = current.key, current.record
+        if key is None or record is None:
+            return
+        await self.store.delete(key)  # the session first: a crash leaves a stale index entry
+        if record.user_id is not None:
+            await self.users.forget(record.user_id, key)
+        if event is not None:
+            await self.users.emit(event, key, record)
+        current.session_id = current.record = None
+        current.send_cookie, current.expire_cookie = False, True
+        current.meta_changes.clear()
+
+    def _check_size(self, session: Session, size: int) -> None:
+        if size <= self.max_session_bytes:
             return
         sizes = sorted(((len(dumps(k, v)), k) for k, v in dict.items(session)), reverse=True)
-        largest = ", ".join(f"{key!r} ({size} bytes)" for size, key in sizes[:3])
+        largest = ", ".join(f"{key!r} ({length} bytes)" for length, key in sizes[:3])
         raise SessionError(
-            f"the session is {changes.size} bytes, over max_session_bytes="
+            f"the session is {size} bytes, over max_session_bytes="
             f"{self.max_session_bytes}; largest keys: {largest}. Store less in the session "
             "(an id to look up elsewhere) or raise max_session_bytes"
         )
 
     def _seconds_left(self, record: SessionRecord) -> int:
-        return max(0, (record.expires_at_ms - self._now_ms()) // 1000)
+        return max(0, (record.expires_at_ms - self.now_ms()) // 1000)
+
+
+def _bound(current: RequestSession) -> bool:
+    return current.record is not None and current.record.user_id is not None
+
+
+def _check_positive(**settings: int) -> None:
+    for name, value in settings.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ConfigurationError(f"{name} must be a positive int, not {value!r}")
+
+
+def _user_agent(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"user-agent":
+            text: str = value.decode("latin-1")
+            return text
+    return ""
+
+
+def _hash_agent(agent: str) -> str:
+    """A short fingerprint of the user-agent, to notice a change without storing the string."""
+    return hashlib.blake2b(agent.encode("utf-8", "replace"), digest_size=8).hexdigest()
 
 
 async def _refuse(scope: Scope, send: Send) -> None:

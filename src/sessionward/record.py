@@ -7,6 +7,7 @@ so the middleware never needs to know which store it talks to.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -16,6 +17,14 @@ CREATED = "m:created"
 EXPIRES = "m:expires"
 SEEN = "m:seen"
 HITS = "m:hits"
+USER = "m:user"
+IP = "m:ip"
+FIRST_IP = "m:ip0"
+DEVICE = "m:device"
+AGENT = "m:uah"
+TRANSPORT = "m:via"
+# What listing a user's devices reads of each session: everything but the data.
+RECORD_FIELDS = (CREATED, EXPIRES, SEEN, HITS, USER, IP, FIRST_IP, DEVICE, AGENT, TRANSPORT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,27 +34,59 @@ class SessionRecord:
     created_at_ms: int
     expires_at_ms: int
     last_seen_at_ms: int
-    hits: int
+    hits: int = 1
+    user_id: str | None = None
+    ip: str | None = None
+    first_ip: str | None = None
+    device: str | None = None  # `Device.to_json()`
+    agent_hash: str | None = None  # which user-agent string `device` was parsed from
+    transport: str = "cookie"
 
     @classmethod
-    def new(cls, now_ms: int, absolute_ttl_ms: int) -> SessionRecord:
-        return cls(now_ms, now_ms + absolute_ttl_ms, now_ms, 1)
-
-    @classmethod
-    def from_fields(cls, meta: Mapping[str, str]) -> SessionRecord | None:
-        """Read the record back; `None` when a field is missing or not a number (corrupt)."""
+    def from_fields(cls, meta: Mapping[str, str | None]) -> SessionRecord | None:
+        """Read the record back; `None` when a required field is missing or not a number."""
         try:
-            return cls(int(meta[CREATED]), int(meta[EXPIRES]), int(meta[SEEN]), int(meta[HITS]))
+            created, expires, seen = (
+                int(meta[CREATED] or ""),
+                int(meta[EXPIRES] or ""),
+                int(meta[SEEN] or ""),
+            )
+            hits = int(meta.get(HITS) or 1)
         except (KeyError, ValueError):
             return None
+        return cls(
+            created,
+            expires,
+            seen,
+            hits,
+            user_id=meta.get(USER) or None,
+            ip=meta.get(IP) or None,
+            first_ip=meta.get(FIRST_IP) or None,
+            device=meta.get(DEVICE) or None,
+            agent_hash=meta.get(AGENT) or None,
+            transport=meta.get(TRANSPORT) or "cookie",
+        )
 
     def to_fields(self) -> dict[str, str]:
-        return {
+        fields = {
             CREATED: str(self.created_at_ms),
             EXPIRES: str(self.expires_at_ms),
             SEEN: str(self.last_seen_at_ms),
             HITS: str(self.hits),
+            TRANSPORT: self.transport,
         }
+        optional = {
+            USER: self.user_id,
+            IP: self.ip,
+            FIRST_IP: self.first_ip,
+            DEVICE: self.device,
+            AGENT: self.agent_hash,
+        }
+        fields.update((name, value) for name, value in optional.items() if value is not None)
+        return fields
+
+    def replace(self, **changes: object) -> SessionRecord:
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
 
 def split_fields(fields: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
@@ -58,6 +99,11 @@ def split_fields(fields: Mapping[str, str]) -> tuple[dict[str, str], dict[str, s
         elif name.startswith(META_PREFIX):
             meta[name] = value
     return data, meta
+
+
+def data_fields(values: Mapping[str, str]) -> dict[str, str]:
+    """Session keys and their JSON as store fields."""
+    return {DATA_PREFIX + key: text for key, text in values.items()}
 
 
 def touch_ttl_ms(meta: Mapping[str, str], now_ms: int, idle_ttl_ms: int) -> int | None:

@@ -93,9 +93,13 @@ class Session(dict[str, Any]):
         stored = self._stored.get(key)
         return stored if stored is not None else dumps(key, value)
 
+    def serialised(self) -> dict[str, str]:
+        """Every key's current JSON: what a brand-new session must store."""
+        return {key: self._current_text(key, value) for key, value in dict.items(self)}
+
     def mark_saved(self) -> None:
         """Take the current contents as the new baseline (after a successful save)."""
-        self._stored = {key: self._current_text(key, value) for key, value in dict.items(self)}
+        self._stored = self.serialised()
         self._assigned.clear()
         self.modified = False
         self.cleared = False

@@ -6,7 +6,7 @@ the SHA-256 of the session id. Every call is atomic on its own; none needs anoth
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Protocol
 
 
@@ -38,8 +38,31 @@ class Store(Protocol):
         """
         ...
 
-    async def delete(self, key: str) -> None:
-        """Remove the session; deleting a missing session is not an error."""
+    async def delete(self, *keys: str) -> None:
+        """Remove sessions; deleting a missing session is not an error."""
+        ...
+
+    async def read_records(self, keys: Sequence[str]) -> list[dict[str, str] | None]:
+        """The meta fields of several sessions, without touching them; `None` for gone ones.
+
+        Costs one round trip however many keys: listing a user's devices uses it.
+        """
+        ...
+
+    # The per-user index: which sessions a user has, scored by last activity (epoch ms).
+
+    async def index_add(self, user_id: str, key: str, score_ms: int, ttl_ms: int) -> None:
+        """Add a session to the user's index; the index then lives at least `ttl_ms`."""
+        ...
+
+    async def index_read(self, user_id: str) -> list[str]:
+        """The session keys in the user's index, least recently active first."""
+        ...
+
+    async def index_update(
+        self, user_id: str, scores: Mapping[str, int], remove: Collection[str]
+    ) -> None:
+        """Set the scores of some sessions and drop others from the user's index, in one step."""
         ...
 
     async def aclose(self) -> None:

@@ -7,15 +7,21 @@ shared between workers; use `RedisStore` for anything else.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
-from ..record import EXPIRES, HITS, SEEN, touch_ttl_ms
+from ..record import EXPIRES, HITS, META_PREFIX, SEEN, touch_ttl_ms
 
 
 @dataclass(slots=True)
 class _Entry:
     fields: dict[str, str]
+    deadline_ms: int
+
+
+@dataclass(slots=True)
+class _Index:
+    scores: dict[str, int]
     deadline_ms: int
 
 
@@ -26,10 +32,13 @@ class MemoryStore:
     absolute deadline comes before their idle deadline may sit a little longer behind fresher
     ones, but never past their idle deadline, and they are never returned: growth is bounded
     by the sessions active within one idle TTL, and cleanup costs O(1) amortised per call.
+    User indexes expire like Redis keys and are dropped when read after their deadline.
     """
 
     def __init__(self) -> None:
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._indexes: dict[str, _Index] = {}
+        self._now_ms = 0  # the latest time any call told us about
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -75,13 +84,59 @@ class MemoryStore:
         self._keep(key, entry, now_ms + min(idle_ttl_ms, expires_ms - now_ms))
         return True
 
-    async def delete(self, key: str) -> None:
-        self._entries.pop(key, None)
+    async def delete(self, *keys: str) -> None:
+        for key in keys:
+            self._entries.pop(key, None)
+
+    async def read_records(self, keys: Sequence[str]) -> list[dict[str, str] | None]:
+        records: list[dict[str, str] | None] = []
+        for key in keys:
+            entry = self._live_entry(key, self._now_ms)
+            meta = None
+            if entry is not None:
+                meta = {k: v for k, v in entry.fields.items() if k.startswith(META_PREFIX)}
+            records.append(meta)
+        return records
+
+    async def index_add(self, user_id: str, key: str, score_ms: int, ttl_ms: int) -> None:
+        self._now_ms = max(self._now_ms, score_ms)
+        index = self._live_index(user_id)
+        if index is None:
+            index = self._indexes[user_id] = _Index({}, 0)
+        index.scores[key] = score_ms
+        index.deadline_ms = score_ms + ttl_ms
+
+    async def index_read(self, user_id: str) -> list[str]:
+        index = self._live_index(user_id)
+        if index is None:
+            return []
+        return sorted(index.scores, key=index.scores.__getitem__)
+
+    async def index_update(
+        self, user_id: str, scores: Mapping[str, int], remove: Collection[str]
+    ) -> None:
+        index = self._live_index(user_id)
+        if index is None:
+            return
+        index.scores.update(scores)
+        for key in remove:
+            index.scores.pop(key, None)
+        if not index.scores:
+            del self._indexes[user_id]
 
     async def aclose(self) -> None:
         self._entries.clear()
+        self._indexes.clear()
+
+    def _live_index(self, user_id: str) -> _Index | None:
+        index = self._indexes.get(user_id)
+        if index is not None and index.deadline_ms <= self._now_ms:
+            del self._indexes[user_id]
+            return None
+        return index
 
     def _live_entry(self, key: str, now_ms: int) -> _Entry | None:
+        self._now_ms = max(self._now_ms, now_ms)
         self._drop_expired(now_ms)
         entry = self._entries.get(key)
         if entry is not None and entry.deadline_ms <= now_ms:

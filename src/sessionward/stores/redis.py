@@ -1,12 +1,13 @@
 """`RedisStore`: sessions as Redis hashes, loaded and touched in one round trip.
 
 Layout: `<prefix>s:{<sha256 of the session id>}` is a hash with a `d:<key>` field per session
-key and `m:<name>` meta fields. The `{...}` hash tag keeps each session on one cluster slot.
+key and `m:<name>` meta fields; `<prefix>u:{<user id>}` is a sorted set of a user's session
+hashes scored by last activity. The `{...}` hash tags keep each script on one cluster slot.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -16,6 +17,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
 from ..exceptions import StoreUnavailable
+from ..record import RECORD_FIELDS
 
 # KEYS[1]: the session hash. ARGV[1]: now (ms). ARGV[2]: idle TTL (ms).
 # Returns the fields as a flat [name, value, ...] list, already touched: m:seen is now, m:hits
@@ -151,12 +153,67 @@ class RedisStore:
             saved = await self._save_if_live(keys=[self.key(key)], args=args)
         return bool(saved)
 
-    async def delete(self, key: str) -> None:
+    def index_key(self, user_id: str) -> str:
+        return f"{self.prefix}u:{{{user_id}}}"
+
+    async def delete(self, *keys: str) -> None:
+        if not keys:
+            return
         with _unavailable_as_store_error():
-            await self.client.delete(self.key(key))
+            async with self.client.pipeline(transaction=False) as pipe:
+                for key in keys:  # one DEL each: in a cluster the keys live on different slots
+                    pipe.delete(self.key(key))
+                await pipe.execute()
+
+    async def read_records(self, keys: Sequence[str]) -> list[dict[str, str] | None]:
+        if not keys:
+            return []
+        with _unavailable_as_store_error():
+            async with self.client.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.hmget(self.key(key), RECORD_FIELDS)
+                rows = await pipe.execute()
+        return [_record(row) for row in rows]
+
+    async def index_add(self, user_id: str, key: str, score_ms: int, ttl_ms: int) -> None:
+        index = self.index_key(user_id)
+        with _unavailable_as_store_error():
+            async with self.client.pipeline(transaction=True) as pipe:
+                pipe.zadd(index, {key: score_ms})
+                pipe.pexpire(index, ttl_ms)
+                await pipe.execute()
+
+    async def index_read(self, user_id: str) -> list[str]:
+        with _unavailable_as_store_error():
+            members = await self.client.zrange(self.index_key(user_id), 0, -1)
+        return [_text(member) for member in members if isinstance(member, (bytes, str))]
+
+    async def index_update(
+        self, user_id: str, scores: Mapping[str, int], remove: Collection[str]
+    ) -> None:
+        if not scores and not remove:
+            return
+        index = self.index_key(user_id)
+        with _unavailable_as_store_error():
+            async with self.client.pipeline(transaction=True) as pipe:
+                if scores:
+                    pipe.zadd(index, dict(scores), xx=True)  # never re-add a removed session
+                if remove:
+                    pipe.zrem(index, *remove)
+                await pipe.execute()
 
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+def _record(row: list[bytes | str | None]) -> dict[str, str] | None:
+    if row[0] is None:  # no m:created: the session is gone
+        return None
+    return {
+        name: _text(value)
+        for name, value in zip(RECORD_FIELDS, row, strict=True)
+        if value is not None
+    }
 
 
 def _text(value: bytes | str) -> str:

@@ -1,0 +1,88 @@
+"""The end-user device list: see my signed-in sessions, sign one out, sign all others out.
+
+`device_routes()` returns plain Starlette routes to mount anywhere. State-changing requests
+are checked for CSRF by origin: the `Origin` header (or, failing that, `Referer`) must name
+this host or one of `trusted_origins`. Browsers send `Origin` on every DELETE, so pages need
+no token; a request with neither header is refused, as a forged one cannot be told apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from .auth import get_session, logout, user_sessions
+
+
+def device_routes(*, trusted_origins: Sequence[str] = ()) -> list[BaseRoute]:
+    """`GET /sessions`, `DELETE /sessions/{id}` and `DELETE /sessions`, for the signed-in user."""
+    allowed = {_netloc(origin) for origin in trusted_origins}
+
+    async def list_sessions(request: Request) -> Response:
+        me = get_session(request)
+        if me is None or me.user_id is None:
+            return _not_signed_in()
+        sessions = await user_sessions(request).list_sessions(me.user_id, current=me.public_id)
+        return JSONResponse({"sessions": [info.to_dict() for info in sessions]}, headers=_PRIVATE)
+
+    async def revoke_one(request: Request) -> Response:
+        me = get_session(request)
+        if me is None or me.user_id is None:
+            return _not_signed_in()
+        if not _same_origin(request, allowed):
+            return _cross_origin()
+        public_id = request.path_params["public_id"]
+        if public_id == me.public_id:
+            await logout(request)
+        elif not await user_sessions(request).revoke(me.user_id, public_id):
+            return JSONResponse({"error": "no such session"}, status_code=404, headers=_PRIVATE)
+        return Response(status_code=204, headers=_PRIVATE)
+
+    async def revoke_others(request: Request) -> Response:
+        me = get_session(request)
+        if me is None or me.user_id is None:
+            return _not_signed_in()
+        if not _same_origin(request, allowed):
+            return _cross_origin()
+        ended = await user_sessions(request).revoke_all(me.user_id, keep=me.public_id)
+        return JSONResponse({"revoked": ended}, headers=_PRIVATE)
+
+    return [
+        Route("/sessions", list_sessions, methods=["GET"]),
+        Route("/sessions", revoke_others, methods=["DELETE"]),
+        Route("/sessions/{public_id}", revoke_one, methods=["DELETE"]),
+    ]
+
+
+_PRIVATE = {"cache-control": "private, no-store"}
+
+
+def _not_signed_in() -> Response:
+    return JSONResponse({"error": "not signed in"}, status_code=401, headers=_PRIVATE)
+
+
+def _cross_origin() -> Response:
+    return JSONResponse(
+        {"error": "cross-origin request refused (Origin or Referer must match this site)"},
+        status_code=403,
+        headers=_PRIVATE,
+    )
+
+
+def _same_origin(request: Request, allowed: set[str]) -> bool:
+    source = request.headers.get("origin") or request.headers.get("referer")
+    if not source or source == "null":
+        return False
+    origin = _netloc(source)
+    return origin == request.headers.get("host", "").lower() or origin in allowed
+
+
+def _netloc(url: str) -> str:
+    try:
+        return urlsplit(url).netloc.lower()
+    except ValueError:
+        return ""

@@ -1,0 +1,180 @@
+"""A user's sessions: the per-user index, the device list, and signing sessions out.
+
+`UserSessions` is the server-side API. The middleware keeps one (reach it from a handler with
+`user_sessions(request)`); build another on the same store for work outside requests, such as
+signing a user out everywhere from an admin task.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from .devices import Device
+from .events import Events, EventType, SessionEvent
+from .record import SessionRecord
+from .stores import Store
+
+_PUBLIC_ID = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """A read-only view of one session, safe to show its owner: it holds no token."""
+
+    public_id: str
+    user_id: str | None
+    device: Device | None
+    ip: str | None
+    first_ip: str | None
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    transport: str
+    current: bool = False
+    status: str = "active"
+
+    @classmethod
+    def from_record(
+        cls, public_id: str, record: SessionRecord, *, current: bool = False
+    ) -> SessionInfo:
+        return cls(
+            public_id=public_id,
+            user_id=record.user_id,
+            device=Device.from_json(record.device) if record.device else None,
+            ip=record.ip,
+            first_ip=record.first_ip,
+            created_at=_datetime(record.created_at_ms),
+            last_seen_at=_datetime(record.last_seen_at_ms),
+            expires_at=_datetime(record.expires_at_ms),
+            transport=record.transport,
+            current=current,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, as the device-list endpoints return it."""
+        device = self.device
+        return {
+            "id": self.public_id,
+            "current": self.current,
+            "label": device.label if device else "Unknown device",
+            "device": device.to_dict() if device else None,
+            "ip": self.ip,
+            "first_ip": self.first_ip,
+            "transport": self.transport,
+            "created_at": self.created_at.isoformat(),
+            "last_seen_at": self.last_seen_at.isoformat(),
+            "expires_at": self.expires_at.isoformat(),
+        }
+
+
+class UserSessions:
+    """List, revoke and cap a user's sessions, reading only that user's index: never a SCAN."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        idle_ttl: int,
+        absolute_ttl: int,
+        max_sessions_per_user: int | None = None,
+        events: Events | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.idle_ttl_ms = idle_ttl * 1000
+        self.absolute_ttl_ms = absolute_ttl * 1000
+        self.max_sessions_per_user = max_sessions_per_user
+        self.events = events if events is not None else Events()
+        self.clock = clock
+
+    async def list_sessions(self, user_id: str, *, current: str | None = None) -> list[SessionInfo]:
+        """The user's live sessions, most recently active first; `current` marks one.
+
+        Three round trips whatever the count: read the index, read the records (pipelined),
+        then refresh the index's scores and drop entries whose session is gone.
+        """
+        live = await self._live(user_id)
+        live.sort(key=lambda item: item[1].last_seen_at_ms, reverse=True)
+        return [
+            SessionInfo.from_record(key, record, current=key == current) for key, record in live
+        ]
+
+    async def revoke(self, user_id: str, public_id: str) -> bool:
+        """Sign out one of the user's sessions; `False` if it is unknown or someone else's."""
+        if not _PUBLIC_ID.match(public_id):
+            return False
+        (meta,) = await self.store.read_records([public_id])
+        record = SessionRecord.from_fields(meta) if meta else None
+        if record is None or record.user_id != user_id:
+            return False
+        await self._end([(public_id, record)], user_id, "session.revoked")
+        return True
+
+    async def revoke_all(self, user_id: str, *, keep: str | None = None) -> int:
+        """Sign out every session of the user except `keep`; return how many ended."""
+        ending = [(key, record) for key, record in await self._live(user_id) if key != keep]
+        await self._end(ending, user_id, "session.revoked")
+        return len(ending)
+
+    async def add(self, user_id: str, key: str, now_ms: int) -> None:
+        """Index a newly signed-in session (before it exists: a stale entry is harmless)."""
+        await self.store.index_add(user_id, key, now_ms, self.absolute_ttl_ms)
+
+    async def enforce_limit(self, user_id: str, keep: str) -> None:
+        """Past `max_sessions_per_user`, sign out the least recently used sessions."""
+        limit = self.max_sessions_per_user
+        if limit is None:
+            return
+        others = [item for item in await self._live(user_id) if item[0] != keep]
+        excess = len(others) + 1 - limit
+        if excess > 0:
+            others.sort(key=lambda item: item[1].last_seen_at_ms)
+            await self._end(others[:excess], user_id, "session.revoked")
+
+    async def forget(self, user_id: str, key: str) -> None:
+        """Drop a session that has already been deleted from the user's index."""
+        await self.store.index_update(user_id, {}, [key])
+
+    async def emit(self, kind: EventType, key: str, record: SessionRecord) -> None:
+        device = Device.from_json(record.device) if record.device else None
+        label = device.label if device else None
+        event = SessionEvent(kind, key, record.user_id, label, record.ip, self.clock())
+        await self.events.emit(event)
+
+    async def _live(self, user_id: str) -> list[tuple[str, SessionRecord]]:
+        keys = await self.store.index_read(user_id)
+        now_ms = int(self.clock() * 1000)
+        live: list[tuple[str, SessionRecord]] = []
+        stale: list[str] = []
+        for key, meta in zip(keys, await self.store.read_records(keys), strict=True):
+            record = SessionRecord.from_fields(meta) if meta else None
+            if record is None or record.user_id != user_id or not self._alive(record, now_ms):
+                stale.append(key)
+            else:
+                live.append((key, record))
+        scores = {key: record.last_seen_at_ms for key, record in live}
+        await self.store.index_update(user_id, scores, stale)
+        return live
+
+    def _alive(self, record: SessionRecord, now_ms: int) -> bool:
+        return now_ms < record.expires_at_ms and now_ms < record.last_seen_at_ms + self.idle_ttl_ms
+
+    async def _end(
+        self, sessions: Sequence[tuple[str, SessionRecord]], user_id: str, kind: EventType
+    ) -> None:
+        if not sessions:
+            return
+        keys = [key for key, _ in sessions]
+        await self.store.delete(*keys)  # sessions first: a crash leaves only stale index entries
+        await self.store.index_update(user_id, {}, keys)
+        for key, record in sessions:
+            await self.emit(kind, key, record)
+
+
+def _datetime(epoch_ms: int) -> datetime:
+    return datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc)

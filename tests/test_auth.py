@@ -1,0 +1,268 @@
+"""Signing in and out, the device list endpoints, and the server-side API, on both stores."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+import redis.asyncio as redis_asyncio
+
+from sessionward import Events, RedisStore, SessionEvent, Store, UserSessions
+from tests.apps import build_app
+from tests.conftest import Clock, client_for
+
+pytestmark = pytest.mark.anyio
+
+SAME_ORIGIN = {"origin": "https://testserver"}
+CHROME_MAC = (
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+)
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+)
+
+
+def browser(app: Any, user_agent: str = CHROME_MAC) -> httpx.AsyncClient:
+    client = client_for(app)
+    client.headers["user-agent"] = user_agent
+    return client
+
+
+async def sessions_of(client: httpx.AsyncClient) -> list[dict[str, Any]]:
+    response = await client.get("/account/sessions")
+    assert response.status_code == 200
+    listed: list[dict[str, Any]] = response.json()["sessions"]
+    return listed
+
+
+async def test_login_rotates_the_id_keeps_the_data_and_indexes_the_device(store: Store) -> None:
+    app = build_app(store)
+    async with browser(app) as client:
+        await client.post("/session", json={"cart": [1]})
+        anonymous_token = client.cookies["session"]
+        signed_in = await client.post("/login/ada")
+        token = client.cookies["session"]
+        me = (await client.get("/me")).json()
+        listed = await sessions_of(client)
+        replay = await client.get("/me", headers={"cookie": f"session={anonymous_token}"})
+    assert signed_in.json() == {"cart": [1]}
+    assert token != anonymous_token
+    assert me["user_id"] == "ada"
+    assert replay.json() is None  # the pre-login id stopped working at once
+    assert [entry["id"] for entry in listed] == [me["id"]]
+    assert listed[0]["current"] is True
+    assert "Chrome" in listed[0]["label"]
+    assert token.partition(".")[0] not in json.dumps(listed)
+
+
+async def test_logout_ends_the_session_and_unindexes_it(store: Store) -> None:
+    app = build_app(store)
+    async with browser(app) as client:
+        await client.post("/login/ada")
+        token = client.cookies["session"]
+        response = await client.post("/logout")
+        replay = await client.get("/me", headers={"cookie": f"session={token}"})
+    assert "Max-Age=0" in response.headers["set-cookie"]
+    assert replay.json() is None
+    assert await UserSessions(store, idle_ttl=3600, absolute_ttl=7200).list_sessions("ada") == []
+
+
+async def test_revoking_a_device_signs_it_out_on_its_next_request(store: Store) -> None:
+    app = build_app(store)
+    async with browser(app, CHROME_MAC) as laptop, browser(app, IPHONE) as phone:
+        await laptop.post("/login/ada")
+        await phone.post("/login/ada")
+        listed = await sessions_of(laptop)
+        assert len(listed) == 2
+        (other,) = [entry for entry in listed if not entry["current"]]
+        assert "iPhone" in other["label"]
+        revoked = await laptop.delete(f"/account/sessions/{other['id']}", headers=SAME_ORIGIN)
+        assert revoked.status_code == 204
+        assert (await phone.get("/me")).json() is None
+        assert (await laptop.get("/me")).json()["user_id"] == "ada"
+
+
+async def test_sign_out_others_leaves_exactly_the_current_session(store: Store) -> None:
+    app = build_app(store)
+    clients = [browser(app) for _ in range(3)]
+    for client in clients:
+        await client.post("/login/ada")
+    response = await clients[0].delete("/account/sessions", headers=SAME_ORIGIN)
+    assert response.json() == {"revoked": 2}
+    assert [entry["current"] for entry in await sessions_of(clients[0])] == [True]
+    assert (await clients[1].get("/me")).json() is None
+    for client in clients:
+        await client.aclose()
+
+
+async def test_the_server_side_revoke_all_leaves_none(store: Store) -> None:
+    app = build_app(store)
+    async with browser(app) as first, browser(app) as second:
+        await first.post("/login/ada")
+        await second.post("/login/ada")
+        users = UserSessions(store, idle_ttl=3600, absolute_ttl=7200)
+        assert len(await users.list_sessions("ada")) == 2
+        assert await users.revoke_all("ada") == 2
+        assert await users.list_sessions("ada") == []
+        assert (await first.get("/me")).json() is None
+        assert (await second.get("/me")).json() is None
+
+
+async def test_one_user_cannot_see_or_revoke_anothers_session(store: Store) -> None:
+    app = build_app(store)
+    async with browser(app) as ada, browser(app) as bob:
+        await ada.post("/login/ada")
+        await bob.post("/login/bob")
+        (bobs,) = await sessions_of(bob)
+        assert [entry["current"] for entry in await sessions_of(ada)] == [True]
+        attack = await ada.delete(f"/account/sessions/{bobs['id']}", headers=SAME_ORIGIN)
+        unknown = await ada.delete("/account/sessions/" + "0" * 64, headers=SAME_ORIGIN)
+        garbage = await ada.delete("/account/sessions/not-an-id", headers=SAME_ORIGIN)
+        assert attack.status_code == unknown.status_code == garbage.status_code == 404
+        assert attack.json() == unknown.json()
+        assert (await bob.get("/me")).json()["user_id"] == "bob"
+
+
+async def test_the_device_endpoints_need_a_signed_in_user(store: Store) -> None:
+    async with browser(build_app(store)) as client:
+        await client.post("/session", json={"anonymous": True})
+        assert (await client.get("/account/sessions")).status_code == 401
+        assert (await client.delete("/account/sessions", headers=SAME_ORIGIN)).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"origin": "https://evil.example"},
+        {"origin": "null"},
+        {"referer": "https://evil.example/page"},
+        {"origin": "https://testserver.evil.example"},
+    ],
+)
+async def test_state_changing_endpoints_refuse_cross_origin_requests(
+    store: Store, headers: dict[str, str]
+) -> None:
+    async with browser(build_app(store)) as client, browser(build_app(store)) as other:
+        await client.post("/login/ada")
+        await other.post("/login/ada")
+        assert (await client.delete("/account/sessions", headers=headers)).status_code == 403
+        assert len(await sessions_of(client)) == 2
+        by_referer = {"referer": "https://testserver/account"}
+        assert (await client.delete("/account/sessions", headers=by_referer)).status_code == 200
+
+
+async def test_the_least_recently_used_session_goes_past_the_limit(
+    store: Store, clock: Clock
+) -> None:
+    app = build_app(store, max_sessions_per_user=2, clock=clock)
+    oldest, middle, newest = browser(app), browser(app), browser(app)
+    await oldest.post("/login/ada")
+    clock.advance(10)
+    await middle.post("/login/ada")
+    clock.advance(10)
+    await oldest.get("/me")  # now the middle one is the least recently used
+    clock.advance(10)
+    await newest.post("/login/ada")
+    assert (await middle.get("/me")).json() is None
+    assert (await oldest.get("/me")).json()["user_id"] == "ada"
+    assert len(await sessions_of(newest)) == 2
+    for client in (oldest, middle, newest):
+        await client.aclose()
+
+
+async def test_listing_drops_sessions_that_expired(store: Store, clock: Clock) -> None:
+    app = build_app(store, idle_ttl=60, clock=clock)
+    async with browser(app) as idle, browser(app) as active:
+        await idle.post("/login/ada")
+        clock.advance(50)
+        await active.post("/login/ada")
+        clock.advance(20)  # the first one is idle past 60 s now
+        assert len(await sessions_of(active)) == 1
+
+
+async def test_most_recently_active_sessions_come_first(store: Store, clock: Clock) -> None:
+    app = build_app(store, clock=clock)
+    async with browser(app, CHROME_MAC) as laptop, browser(app, IPHONE) as phone:
+        await laptop.post("/login/ada")
+        clock.advance(5)
+        await phone.post("/login/ada")
+        clock.advance(5)
+        listed = await sessions_of(laptop)
+    assert [entry["current"] for entry in listed] == [True, False]
+    assert listed[0]["last_seen_at"] > listed[1]["last_seen_at"]
+
+
+async def test_a_new_user_agent_updates_the_device(store: Store) -> None:
+    app = build_app(store)
+    async with browser(app, CHROME_MAC) as client:
+        await client.post("/login/ada")
+        client.headers["user-agent"] = IPHONE
+        await client.get("/me")
+        (entry,) = await sessions_of(client)
+    assert "iPhone" in entry["label"]
+
+
+async def test_forwarded_for_is_only_believed_from_trusted_proxies(store: Store) -> None:
+    spoofed = {"x-forwarded-for": "203.0.113.7"}
+    async with browser(build_app(store)) as direct:
+        await direct.post("/login/ada", headers=spoofed)
+        assert (await direct.get("/me")).json()["ip"] == "127.0.0.1"
+    trusting = build_app(store, trusted_proxies=["127.0.0.0/8", "10.0.0.0/8"])
+    async with browser(trusting) as proxied:
+        chain = {"x-forwarded-for": "198.51.100.1, 203.0.113.7, 10.0.0.2"}
+        await proxied.post("/login/bob", headers=chain)
+        me = (await proxied.get("/me", headers=chain)).json()
+    assert me["ip"] == "203.0.113.7"
+
+
+async def test_lifecycle_events_reach_listeners(store: Store) -> None:
+    seen: list[SessionEvent] = []
+    events = Events()
+
+    @events.listen
+    async def record(event: SessionEvent) -> None:
+        seen.append(event)
+
+    app = build_app(store, events=events)
+    async with browser(app, IPHONE) as phone, browser(app) as laptop:
+        await phone.post("/session", json={"a": 1})
+        await phone.post("/login/ada")
+        await laptop.post("/login/ada")
+        await laptop.delete("/account/sessions", headers=SAME_ORIGIN)
+        await laptop.post("/logout")
+    kinds = [event.type for event in seen]
+    assert kinds == [
+        "session.created",
+        "session.login",
+        "session.login",
+        "session.revoked",
+        "session.logout",
+    ]
+    assert seen[1].user_id == "ada"
+    assert seen[1].device_label is not None
+    assert "iPhone" in seen[1].device_label
+    assert seen[1].ip == "127.0.0.1"
+    assert seen[3].public_id == seen[1].public_id
+
+
+async def test_events_are_published_on_redis(redis_url: str) -> None:
+    client = redis_asyncio.Redis.from_url(redis_url)
+    await client.flushdb()
+    pubsub = client.pubsub()
+    await pubsub.subscribe("sessionward:events")
+    await pubsub.get_message(timeout=1)  # the subscribe confirmation
+    app = build_app(RedisStore(client), events=Events(redis=client))
+    async with browser(app) as laptop:
+        await laptop.post("/login/ada")
+    message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=2)
+    assert message is not None
+    payload = json.loads(message["data"])
+    assert payload["type"] == "session.login"
+    assert payload["user_id"] == "ada"
+    await pubsub.aclose()  # type: ignore[no-untyped-call]
+    await client.aclose()
