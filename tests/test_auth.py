@@ -12,6 +12,7 @@ import redis.asyncio as redis_asyncio
 from sessionward import Events, RedisStore, SessionEvent, Store, UserSessions
 from tests.apps import build_app
 from tests.conftest import Clock, client_for
+from tests.test_devices import REAL_USER_AGENTS
 
 pytestmark = pytest.mark.anyio
 
@@ -266,3 +267,16 @@ async def test_events_are_published_on_redis(redis_url: str) -> None:
     assert payload["user_id"] == "ada"
     await pubsub.aclose()  # type: ignore[no-untyped-call]
     await client.aclose()
+
+
+async def test_the_device_list_labels_every_kind_of_client(store: Store) -> None:
+    agents = [param.values[:2] for param in REAL_USER_AGENTS]
+    app = build_app(store)
+    clients = [browser(app, str(agent)) for agent, _ in agents]
+    for client in clients:
+        assert (await client.post("/login/ada")).status_code == 200
+    listed = await sessions_of(clients[0])
+    assert sorted(entry["label"] for entry in listed) == sorted(str(label) for _, label in agents)
+    assert len(agents) >= 15
+    for client in clients:
+        await client.aclose()

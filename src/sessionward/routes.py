@@ -18,22 +18,24 @@ from starlette.routing import BaseRoute, Route
 from .auth import get_session, logout, user_sessions
 
 
-def device_routes(*, trusted_origins: Sequence[str] = ()) -> list[BaseRoute]:
-    """`GET /sessions`, `DELETE /sessions/{id}` and `DELETE /sessions`, for the signed-in user."""
-    allowed = {_netloc(origin) for origin in trusted_origins}
+class DeviceEndpoints:
+    """The three endpoints as plain request handlers, shared by Starlette and FastAPI routing."""
 
-    async def list_sessions(request: Request) -> Response:
+    def __init__(self, *, trusted_origins: Sequence[str] = ()) -> None:
+        self.trusted_origins = {_netloc(origin) for origin in trusted_origins}
+
+    async def list_sessions(self, request: Request) -> Response:
         me = get_session(request)
         if me is None or me.user_id is None:
             return _not_signed_in()
         sessions = await user_sessions(request).list_sessions(me.user_id, current=me.public_id)
         return JSONResponse({"sessions": [info.to_dict() for info in sessions]}, headers=_PRIVATE)
 
-    async def revoke_one(request: Request) -> Response:
+    async def revoke_one(self, request: Request) -> Response:
         me = get_session(request)
         if me is None or me.user_id is None:
             return _not_signed_in()
-        if not _same_origin(request, allowed):
+        if not _same_origin(request, self.trusted_origins):
             return _cross_origin()
         public_id = request.path_params["public_id"]
         if public_id == me.public_id:
@@ -42,19 +44,23 @@ def device_routes(*, trusted_origins: Sequence[str] = ()) -> list[BaseRoute]:
             return JSONResponse({"error": "no such session"}, status_code=404, headers=_PRIVATE)
         return Response(status_code=204, headers=_PRIVATE)
 
-    async def revoke_others(request: Request) -> Response:
+    async def revoke_others(self, request: Request) -> Response:
         me = get_session(request)
         if me is None or me.user_id is None:
             return _not_signed_in()
-        if not _same_origin(request, allowed):
+        if not _same_origin(request, self.trusted_origins):
             return _cross_origin()
         ended = await user_sessions(request).revoke_all(me.user_id, keep=me.public_id)
         return JSONResponse({"revoked": ended}, headers=_PRIVATE)
 
+
+def device_routes(*, trusted_origins: Sequence[str] = ()) -> list[BaseRoute]:
+    """`GET /sessions`, `DELETE /sessions/{id}` and `DELETE /sessions`, for the signed-in user."""
+    endpoints = DeviceEndpoints(trusted_origins=trusted_origins)
     return [
-        Route("/sessions", list_sessions, methods=["GET"]),
-        Route("/sessions", revoke_others, methods=["DELETE"]),
-        Route("/sessions/{public_id}", revoke_one, methods=["DELETE"]),
+        Route("/sessions", endpoints.list_sessions, methods=["GET"]),
+        Route("/sessions", endpoints.revoke_others, methods=["DELETE"]),
+        Route("/sessions/{public_id}", endpoints.revoke_one, methods=["DELETE"]),
     ]
 
 

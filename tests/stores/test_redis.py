@@ -11,7 +11,7 @@ import pytest
 import redis.asyncio as redis_asyncio
 from redis.asyncio.connection import Connection
 
-from sessionward import CookieSigner, RedisStore
+from sessionward import CookieSigner, RedisStore, SessionRecord, UserSessions
 from sessionward.tokens import new_session_id
 from tests.apps import SECRET, build_app
 from tests.conftest import Clock, client_for
@@ -201,3 +201,33 @@ async def test_corrupt_records_never_give_a_500(
     assert read.status_code == 200
     assert written.status_code == 200
     assert read.json().get("b") in (0, 1, None)
+
+
+@pytest.mark.parametrize("count", [1, 10, 100])
+async def test_listing_a_users_devices_costs_three_round_trips(
+    counted_store: RedisStore, count: int
+) -> None:
+    now_ms = int(time.time() * 1000)
+    for number in range(count):
+        key = f"{number:064x}"
+        record = SessionRecord(now_ms, now_ms + 3_600_000, now_ms - number, user_id="ada")
+        await counted_store.save(key, record.to_fields(), (), now_ms, 3_600_000, create=True)
+        await counted_store.index_add("ada", key, now_ms, 3_600_000)
+    users = UserSessions(counted_store, idle_ttl=3600, absolute_ttl=7200)
+    before = CountingConnection.round_trips
+    listed = await users.list_sessions("ada")
+    assert CountingConnection.round_trips - before == 3
+    assert len(listed) == count
+    assert [info.public_id for info in listed] == [f"{n:064x}" for n in range(count)]
+
+
+async def test_the_user_index_expires_no_sooner_than_its_sessions(
+    redis_store: RedisStore, redis_client: redis_asyncio.Redis
+) -> None:
+    app = build_app(redis_store, idle_ttl=600, absolute_ttl=7200)
+    async with client_for(app) as client:
+        await client.post("/login/ada")
+    index_ttl = await redis_client.pttl("sessionward:u:{ada}")
+    (session_key,) = [key async for key in redis_client.scan_iter(match="sessionward:s:*")]
+    assert index_ttl >= await redis_client.pttl(session_key)
+    assert 7_190_000 < index_ttl <= 7_200_000
