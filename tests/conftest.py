@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
+import redis
 import redis.asyncio as redis_asyncio
 
 from sessionward import MemoryStore, RedisStore, Store
-from tests.redis_server import RedisServer, require_redis, start_server
+from tests.apps import SECRET
+from tests.redis_server import RedisServer, free_port, require_redis, start_server
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
@@ -83,3 +91,35 @@ def client_for(app: object) -> httpx.AsyncClient:
     """An httpx client that drives the ASGI app in-process and keeps cookies like a browser."""
     transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
     return httpx.AsyncClient(transport=transport, base_url="https://testserver")
+
+
+@pytest.fixture
+def served_example(redis_url: str) -> Iterator[str]:
+    """examples/app.py under uvicorn on a loopback port, with its sessions in a flushed Redis."""
+    with redis.Redis.from_url(redis_url) as client:
+        client.flushdb()
+    port = free_port()
+    environment = {**os.environ, "SESSIONWARD_SECRET_KEYS": SECRET, "REDIS_URL": redis_url}
+    environment.update(PORT=str(port), HOST="127.0.0.1")
+    server = subprocess.Popen(
+        [sys.executable, "examples/app.py"],
+        cwd=ROOT,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(base_url + "/session", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.05)
+        yield base_url
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

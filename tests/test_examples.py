@@ -6,8 +6,6 @@ import importlib
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -17,7 +15,6 @@ import redis
 
 from tests.apps import SECRET
 from tests.conftest import client_for
-from tests.redis_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -75,38 +72,7 @@ def test_a_missing_secret_key_stops_the_app_with_a_clear_message() -> None:
     assert "Traceback" not in finished.stderr
 
 
-@pytest.fixture
-def served_example(redis_url: str) -> Iterator[str]:
-    """examples/app.py under uvicorn on a loopback port, with its sessions in Redis."""
-    port = free_port()
-    environment = {**os.environ, "SESSIONWARD_SECRET_KEYS": SECRET, "REDIS_URL": redis_url}
-    environment.update(PORT=str(port), HOST="127.0.0.1")
-    server = subprocess.Popen(
-        [sys.executable, "examples/app.py"],
-        cwd=ROOT,
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.get(base_url + "/session", timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise
-                time.sleep(0.05)
-        yield base_url
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-
-
 def test_end_to_end_under_uvicorn_with_redis(served_example: str, redis_url: str) -> None:
-    redis.Redis.from_url(redis_url).flushdb()
     with httpx.Client(base_url=served_example, timeout=5) as browser:
         assert "1 time." in browser.get("/").text
         assert "2 times." in browser.get("/").text
@@ -116,3 +82,21 @@ def test_end_to_end_under_uvicorn_with_redis(served_example: str, redis_url: str
     assert len(keys) == 1
     assert cookie.partition(".")[0].encode() not in keys[0]
     assert 0 < stored.pttl(keys[0]) <= 14 * 24 * 3600 * 1000
+
+
+@pytest.mark.anyio
+async def test_sign_in_and_the_devices_page(example: ModuleType) -> None:
+    app = example.create_app({"SESSIONWARD_SECRET_KEYS": SECRET})
+    async with client_for(app) as laptop, client_for(app) as phone:
+        assert (await laptop.get("/devices")).headers["location"] == "/login"
+        assert "<form" in (await laptop.get("/login")).text
+        for client in (laptop, phone):
+            signed_in = await client.post("/login", data={"name": "ada <b>"})
+            assert signed_in.headers["location"] == "/devices"
+        page = (await laptop.get("/devices")).text
+        assert "ada &lt;b&gt;" in page
+        assert page.count("<li") == 2
+        assert page.count("This device") == 1
+        assert page.count(">Sign out</button>") == 2  # one other device, and sign out
+        assert (await laptop.post("/logout")).headers["location"] == "/login"
+        assert (await laptop.get("/devices")).headers["location"] == "/login"

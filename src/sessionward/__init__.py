@@ -1,14 +1,17 @@
 """sessionward: signed, Redis-backed, device-aware sessions for Starlette and FastAPI."""
 
 from .auth import get_session, login, logout, user_sessions
+from .bearer import BearerClaims, BearerSigner, JWTKey
 from .devices import Device, TrustedProxies, parse_user_agent
 from .events import Events, SessionEvent
 from .exceptions import (
     ConfigurationError,
+    ExpiredToken,
     InvalidToken,
     SessionError,
     SessionwardError,
     StoreUnavailable,
+    TokenNotYetValid,
 )
 from .middleware import SessionMiddleware
 from .record import SessionRecord
@@ -20,12 +23,16 @@ from .transports import CookieTransport
 from .users import SessionInfo, UserSessions
 
 __all__ = [
+    "BearerClaims",
+    "BearerSigner",
     "ConfigurationError",
     "CookieSigner",
     "CookieTransport",
     "Device",
     "Events",
+    "ExpiredToken",
     "InvalidToken",
+    "JWTKey",
     "MemoryStore",
     "RedisStore",
     "Session",
@@ -37,6 +44,7 @@ __all__ = [
     "SessionwardError",
     "Store",
     "StoreUnavailable",
+    "TokenNotYetValid",
     "TrustedProxies",
     "UserSessions",
     "device_routes",

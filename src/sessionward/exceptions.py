@@ -21,4 +21,29 @@ class StoreUnavailable(SessionwardError):
 
 
 class InvalidToken(SessionwardError):
-    """A session token is malformed, tampered with, or signed by a key we do not hold."""
+    """A session token is malformed, tampered with, or signed by a key we do not hold.
+
+    `reason` is one short ASCII word a bearer transport can put in `WWW-Authenticate: Bearer
+    error="invalid_token", error_description="<reason>"` without escaping or leaking the
+    message: "malformed", "bad_signature", "unknown_key", "wrong_algorithm", "missing_claim",
+    "invalid_claim", "wrong_issuer", "wrong_audience", "expired" or "not_yet_valid".
+    """
+
+    reason: str = "invalid"
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        if reason is not None:
+            self.reason = reason
+
+
+class ExpiredToken(InvalidToken):
+    """A correctly signed token whose `exp` has passed: the client should get a new one."""
+
+    reason = "expired"
+
+
+class TokenNotYetValid(InvalidToken):
+    """A correctly signed token whose `nbf` or `iat` is ahead of our clock (beyond the leeway)."""
+
+    reason = "not_yet_valid"

@@ -1,4 +1,4 @@
-"""Session ids and the signed tokens that carry them: itsdangerous for cookies, key rotation."""
+"""Session ids and the signed cookie tokens that carry them, with key rotation."""
 
 from __future__ import annotations
 
@@ -79,25 +79,34 @@ class CookieSigner:
 
         No store is consulted: a forged token costs one HMAC per configured key, nothing more.
         """
-        if len(token) > MAX_TOKEN_LENGTH or not token.isascii() or not _canonical(token):
-            raise InvalidToken("token is not one this library issued")
+        if (
+            len(token) > MAX_TOKEN_LENGTH
+            or not token.isascii()
+            or not canonical_base64(token.rpartition(".")[2])
+        ):
+            raise InvalidToken("token is not one this library issued", reason="malformed")
         for position, signer in enumerate(self._signers):
             try:
                 session_id = signer.unsign(token).decode("ascii")
             except BadSignature:
                 continue
             return VerifiedToken(session_id, signed_with_current_key=position == 0)
-        raise InvalidToken("token signature does not match any configured key")
+        raise InvalidToken(
+            "token signature does not match any configured key", reason="bad_signature"
+        )
 
 
-def _canonical(token: str) -> bool:
-    """Whether the signature is in the one base64 spelling we issue.
+def canonical_base64(segment: str) -> bool:
+    """Whether a base64url segment is spelt the one way we write it (no padding, no junk).
 
     base64 leaves the low bits of the last character unused, so several spellings decode to
-    the same MAC; accepting only ours means any change to a token's text is a rejection.
+    the same signature; accepting only ours means any change to a token's text is a
+    rejection. A JWS signs the text of its header and payload, so only the signature needs
+    this for that; JWTs check every segment anyway, so junk fails the same way before any
+    signature work, whichever pyjwt version is installed.
     """
-    signature = token.rpartition(".")[2].encode("ascii")
+    encoded = segment.encode("ascii")
     try:
-        return base64_encode(base64_decode(signature)) == signature
+        return base64_encode(base64_decode(encoded)) == encoded
     except BadData:
         return False
