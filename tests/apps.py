@@ -12,7 +12,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
-from sessionward import SessionMiddleware, Store, device_routes, get_session, login, logout
+from sessionward import (
+    SessionMiddleware,
+    Store,
+    device_routes,
+    get_session,
+    login,
+    logout,
+    refresh_token,
+)
 
 SECRET = "test-secret-key-0123456789abcdefghijkl"
 OLD_SECRET = "old-secret-key-0123456789abcdefghijklm"
@@ -71,6 +79,15 @@ async def whoami(request: Request) -> Response:
     return JSONResponse({**info.to_dict(), "user_id": info.user_id})
 
 
+async def api_sign_in(request: Request) -> Response:
+    token = await login(request, request.path_params["user"], transport="bearer")
+    return JSONResponse({"token": token})
+
+
+async def api_refresh(request: Request) -> Response:
+    return JSONResponse({"token": await refresh_token(request)})
+
+
 def build_app(store: Store, **options: Any) -> Starlette:
     options.setdefault("secret_keys", [SECRET])
     app = Starlette(
@@ -85,6 +102,8 @@ def build_app(store: Store, **options: Any) -> Starlette:
             Route("/login/{user}", sign_in, methods=["POST"]),
             Route("/logout", sign_out, methods=["POST"]),
             Route("/me", whoami),
+            Route("/api/login/{user}", api_sign_in, methods=["POST"]),
+            Route("/api/refresh", api_refresh, methods=["POST"]),
             Mount("/account", routes=device_routes()),
         ],
         middleware=[Middleware(SessionMiddleware, store=store, **options)],

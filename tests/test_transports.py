@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from starlette.types import Scope
 
-from sessionward import ConfigurationError, CookieTransport
+from sessionward import BearerSigner, BearerTransport, ConfigurationError, CookieTransport, JWTKey
 
 
 def scope_for(host: str = "example.com", cookie: bytes | None = None) -> Scope:
@@ -88,3 +88,21 @@ def test_read_ignores_oversized_empty_and_binary_values() -> None:
 def test_read_looks_at_every_cookie_header() -> None:
     scope: Scope = {"type": "http", "headers": [(b"cookie", b"a=1"), (b"cookie", b"session=t")]}
     assert CookieTransport().read(scope) == ["t"]
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (b"Bearer abc.def.ghi", "abc.def.ghi"),
+        (b"bearer  abc ", "abc"),
+        (b"Basic dXNlcjpwYXNz", None),
+        (b"Bearer", ""),
+        (b"\xff\xfe Bearer", None),
+    ],
+)
+def test_the_bearer_transport_reads_only_bearer_credentials(
+    header: bytes, expected: str | None
+) -> None:
+    signer = BearerSigner(JWTKey("k", "HS256", "k" * 32))
+    scope: Scope = {"type": "http", "headers": [(b"authorization", header)]}
+    assert BearerTransport(signer).read(scope) == expected

@@ -1,6 +1,6 @@
 """sessionward: signed, Redis-backed, device-aware sessions for Starlette and FastAPI."""
 
-from .auth import get_session, login, logout, user_sessions
+from .auth import get_session, login, logout, refresh_token, user_sessions
 from .bearer import BearerClaims, BearerSigner, JWTKey
 from .devices import Device, TrustedProxies, parse_user_agent
 from .events import Events, SessionEvent
@@ -19,12 +19,13 @@ from .routes import device_routes
 from .session import Session
 from .stores import MemoryStore, RedisStore, Store
 from .tokens import CookieSigner
-from .transports import CookieTransport
+from .transports import BearerTransport, CookieTransport
 from .users import SessionInfo, UserSessions
 
 __all__ = [
     "BearerClaims",
     "BearerSigner",
+    "BearerTransport",
     "ConfigurationError",
     "CookieSigner",
     "CookieTransport",
@@ -52,5 +53,6 @@ __all__ = [
     "login",
     "logout",
     "parse_user_agent",
+    "refresh_token",
     "user_sessions",
 ]

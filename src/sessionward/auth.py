@@ -7,10 +7,14 @@ session at once; the response tells the browser to drop the cookie.
 
 from __future__ import annotations
 
+from typing import Literal, overload
+
 from starlette.requests import HTTPConnection
 
-from .middleware import RequestSession
+from .exceptions import ConfigurationError
+from .middleware import RequestSession, SessionMiddleware
 from .tokens import new_session_id, session_hash
+from .transports import BearerTransport
 from .users import SessionInfo, UserSessions
 
 
@@ -24,10 +28,40 @@ def _current(connection: HTTPConnection) -> RequestSession:
     return current
 
 
-async def login(connection: HTTPConnection, user_id: str) -> None:
-    """Bind the session to `user_id` under a new id; the old id stops working at once."""
+@overload
+async def login(
+    connection: HTTPConnection, user_id: str, *, transport: Literal["cookie"] = "cookie"
+) -> None: ...
+
+
+@overload
+async def login(
+    connection: HTTPConnection, user_id: str, *, transport: Literal["bearer"]
+) -> str: ...
+
+
+async def login(
+    connection: HTTPConnection,
+    user_id: str,
+    *,
+    transport: Literal["cookie", "bearer"] = "cookie",
+) -> str | None:
+    """Sign `user_id` in.
+
+    With the cookie (the default): bind this browser's session to the user under a new id;
+    the old id stops working at once and the data is kept. With `transport="bearer"`: start a
+    separate session for an API or mobile client and return its JWT for the client to send
+    as `Authorization: Bearer <token>`.
+    """
     if not isinstance(user_id, str) or not user_id:
         raise ValueError(f"user_id must be a non-empty str, not {user_id!r}")
+    if transport == "bearer":
+        return await _login_bearer(connection, user_id)
+    await _login_cookie(connection, user_id)
+    return None
+
+
+async def _login_cookie(connection: HTTPConnection, user_id: str) -> None:
     current = _current(connection)
     middleware = current.middleware
     old_key, old_record = current.key, current.record
@@ -47,6 +81,43 @@ async def login(connection: HTTPConnection, user_id: str) -> None:
     current.send_cookie, current.expire_cookie = True, False
     await middleware.users.emit("session.login", key, record)
     await middleware.users.enforce_limit(user_id, keep=key)
+
+
+async def _login_bearer(connection: HTTPConnection, user_id: str) -> str:
+    middleware = _current(connection).middleware
+    bearer = _bearer_of(middleware)
+    now_ms = middleware.now_ms()
+    record = middleware.new_record(connection.scope, now_ms, user_id, transport="bearer")
+    session_id = new_session_id()
+    key = session_hash(session_id)
+    await middleware.users.add(user_id, key, now_ms)  # first: a stale entry is harmless
+    if not await middleware.create_session(session_id, record, {}):
+        raise RuntimeError("the session store refused a brand-new session id")
+    await middleware.users.emit("session.login", key, record)
+    await middleware.users.enforce_limit(user_id, keep=key)
+    return bearer.signer.issue(session_id, user_id, now=now_ms / 1000)
+
+
+async def refresh_token(connection: HTTPConnection) -> str:
+    """A new JWT (new `jti`, fresh `exp`) for the bearer session this request came with.
+
+    Lets a mobile client stay signed in while it is active: its session is still checked on
+    every request, so a revoked session cannot be refreshed.
+    """
+    current = _current(connection)
+    bearer = _bearer_of(current.middleware)
+    if not current.bearer or current.session_id is None or current.record is None:
+        raise ValueError("refresh_token() needs a request authenticated by a bearer token")
+    user_id = current.record.user_id or ""
+    return bearer.signer.issue(current.session_id, user_id, now=current.middleware.clock())
+
+
+def _bearer_of(middleware: SessionMiddleware) -> BearerTransport:
+    if middleware.bearer is None:
+        raise ConfigurationError(
+            "bearer sessions need SessionMiddleware(..., bearer=BearerTransport(BearerSigner(...)))"
+        )
+    return middleware.bearer
 
 
 async def logout(connection: HTTPConnection) -> None:

@@ -24,7 +24,7 @@ from .record import AGENT, DATA_PREFIX, DEVICE, IP, SessionRecord, data_fields, 
 from .session import Session, dumps
 from .stores import MemoryStore, Store
 from .tokens import CookieSigner, new_session_id, session_hash
-from .transports import CookieTransport
+from .transports import BearerTransport, CookieTransport
 from .users import UserSessions
 
 logger = logging.getLogger("sessionward")
@@ -42,6 +42,7 @@ class RequestSession:
     session: Session
     session_id: str | None = None  # the live session's secret id; None until one is stored
     record: SessionRecord | None = None
+    bearer: bool = False  # authenticated by a JWT: never answered with a cookie
     send_cookie: bool = False  # (re)send the cookie: signed with an old key, or a new id
     expire_cookie: bool = False  # tell the browser to forget its cookie (logout)
     meta_changes: dict[str, str] = field(default_factory=dict)  # new IP or user-agent
@@ -65,6 +66,7 @@ class SessionMiddleware:
         secret_keys: str | bytes | Sequence[str | bytes],
         store: Store | None = None,
         cookie: CookieTransport | None = None,
+        bearer: BearerTransport | None = None,
         idle_ttl: int = 14 * DAY,
         absolute_ttl: int = 30 * DAY,
         max_session_bytes: int = 64 * 1024,
@@ -81,6 +83,7 @@ class SessionMiddleware:
         self.signer = CookieSigner(secret_keys)
         self.store: Store = store if store is not None else MemoryStore()
         self.cookie = cookie if cookie is not None else CookieTransport()
+        self.bearer = bearer
         self.idle_ttl_ms = idle_ttl * 1000
         self.absolute_ttl_ms = absolute_ttl * 1000
         self.max_session_bytes = max_session_bytes
@@ -109,6 +112,10 @@ class SessionMiddleware:
             logger.warning("sessionward: could not load the session: %s", exc)
             await _refuse(scope, send)
             return
+        except InvalidToken as exc:
+            logger.debug("sessionward: bearer token refused: %s", exc)
+            await _unauthorized(scope, send, exc.reason)
+            return
         scope["session"] = current.session
         scope["sessionward"] = current
         if scope["type"] == "http":
@@ -122,6 +129,10 @@ class SessionMiddleware:
     # -- load ------------------------------------------------------------------------------
 
     async def _load(self, scope: Scope) -> RequestSession:
+        if self.bearer is not None:
+            bearer_token = self.bearer.read(scope)
+            if bearer_token is not None:
+                return await self._load_bearer(scope, self.bearer, bearer_token)
         for token in self.cookie.read(scope):
             try:
                 verified = self.signer.verify(token)
@@ -144,6 +155,24 @@ class SessionMiddleware:
                 meta_changes=self._device_changes(scope, record),
             )
         return RequestSession(self, Session())
+
+    async def _load_bearer(
+        self, scope: Scope, bearer: BearerTransport, token: str
+    ) -> RequestSession:
+        """A bearer request's session, or `InvalidToken`: revocation needs no wait for `exp`."""
+        claims = bearer.signer.verify(token, now=self.clock())
+        key = session_hash(claims.session_id)
+        fields = await self.store.load(key, self.now_ms(), self.idle_ttl_ms)
+        if fields is None:
+            raise InvalidToken("the session has ended", reason="session_ended")
+        data, meta = split_fields(fields)
+        record = SessionRecord.from_fields(meta)
+        if record is None or record.user_id != claims.user_id:
+            raise InvalidToken("the session does not belong to the token", reason="session_ended")
+        changes = self._device_changes(scope, record)
+        return RequestSession(
+            self, Session(data), claims.session_id, record, bearer=True, meta_changes=changes
+        )
 
     def _device_changes(self, scope: Scope, record: SessionRecord) -> dict[str, str]:
         """The record fields to update because the client's IP or user-agent changed."""
@@ -233,6 +262,12 @@ class SessionMiddleware:
     async def _save(self, scope: Scope, current: RequestSession) -> str | None:
         """Persist what the request changed; return a `Set-Cookie` value if the cookie changes."""
         session = current.session
+        if current.bearer:  # no cookie to send, and no new session a client could receive
+            if session.cleared:
+                await self.end(current, "session.logout")
+            else:
+                await self._save_changes(current)
+            return None
         if current.session_id is not None and (
             session.cleared
             or (session.modified and not dict.__len__(session) and not _bound(current))
@@ -286,16 +321,21 @@ class SessionMiddleware:
         values = current.session.serialised()
         self._check_size(current.session, sum(len(k) + len(v) for k, v in values.items()))
         session_id = session_id or new_session_id()
-        fields = {**record.to_fields(), **data_fields(values)}
-        key = session_hash(session_id)
-        now_ms = record.last_seen_at_ms
-        if not await self.store.save(key, fields, (), now_ms, self.idle_ttl_ms, create=True):
+        if not await self.create_session(session_id, record, values):
             logger.error("sessionward: the store refused a new session id; nothing saved")
             return False
         current.session.mark_saved()
         current.session_id, current.record = session_id, record
         current.meta_changes.clear()
         return True
+
+    async def create_session(
+        self, session_id: str, record: SessionRecord, values: dict[str, str]
+    ) -> bool:
+        fields = {**record.to_fields(), **data_fields(values)}
+        key = session_hash(session_id)
+        now_ms = record.last_seen_at_ms
+        return await self.store.save(key, fields, (), now_ms, self.idle_ttl_ms, create=True)
 
     def issue_cookie(self, scope: Scope, current: RequestSession) -> str | None:
         if current.session_id is None or current.record is None:
@@ -354,6 +394,28 @@ def _user_agent(scope: Scope) -> str:
 def _hash_agent(agent: str) -> str:
     """A short fingerprint of the user-agent, to notice a change without storing the string."""
     return hashlib.blake2b(agent.encode("utf-8", "replace"), digest_size=8).hexdigest()
+
+
+async def _unauthorized(scope: Scope, send: Send, reason: str) -> None:
+    """401 with the RFC 6750 challenge (http), or close with 1008, policy violation (websocket)."""
+    if scope["type"] == "websocket":
+        await send({"type": "websocket.close", "code": 1008, "reason": "invalid bearer token"})
+        return
+    body = b'{"error":"invalid_token"}'
+    challenge = f'Bearer error="invalid_token", error_description="{reason}"'
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 401,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"www-authenticate", challenge.encode("ascii", "replace")),
+                (b"cache-control", b"no-store"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _refuse(scope: Scope, send: Send) -> None:

@@ -1,9 +1,11 @@
 """The end-user device list: see my signed-in sessions, sign one out, sign all others out.
 
 `device_routes()` returns plain Starlette routes to mount anywhere. State-changing requests
-are checked for CSRF by origin: the `Origin` header (or, failing that, `Referer`) must name
-this host or one of `trusted_origins`. Browsers send `Origin` on every DELETE, so pages need
-no token; a request with neither header is refused, as a forged one cannot be told apart.
+made with the session cookie are checked for CSRF by origin: the `Origin` header (or, failing
+that, `Referer`) must name this host or one of `trusted_origins`. Browsers send `Origin` on
+every DELETE, so pages need no token; a request with neither header is refused, as a forged
+one cannot be told apart. Bearer requests skip the check: a bearer token is no ambient
+credential that a cross-site page could borrow.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ class DeviceEndpoints:
         me = get_session(request)
         if me is None or me.user_id is None:
             return _not_signed_in()
-        if not _same_origin(request, self.trusted_origins):
+        if me.transport == "cookie" and not _same_origin(request, self.trusted_origins):
             return _cross_origin()
         public_id = request.path_params["public_id"]
         if public_id == me.public_id:
@@ -48,7 +50,7 @@ class DeviceEndpoints:
         me = get_session(request)
         if me is None or me.user_id is None:
             return _not_signed_in()
-        if not _same_origin(request, self.trusted_origins):
+        if me.transport == "cookie" and not _same_origin(request, self.trusted_origins):
             return _cross_origin()
         ended = await user_sessions(request).revoke_all(me.user_id, keep=me.public_id)
         return JSONResponse({"revoked": ended}, headers=_PRIVATE)

@@ -1,4 +1,4 @@
-"""Where a session token travels. `CookieTransport`: a cookie with safe, configurable flags."""
+"""Where a session token travels: a cookie with safe flags, or an `Authorization: Bearer` JWT."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Literal
 
 from starlette.types import Scope
 
+from .bearer import BearerSigner
 from .exceptions import ConfigurationError
 from .tokens import MAX_TOKEN_LENGTH
 
@@ -126,3 +127,24 @@ def _check_options(
         )
     if name.startswith("__Secure-") and secure is False:
         raise ConfigurationError("a '__Secure-' cookie must be Secure; drop secure=False")
+
+
+class BearerTransport:
+    """The session token as a JWT in `Authorization: Bearer <token>`, for API and mobile clients.
+
+    A request that carries one is authenticated by it alone: a bad, expired or revoked token
+    gets 401 with `WWW-Authenticate`, never a silent anonymous session, and no cookie is ever
+    set in reply. Requests without the header fall back to the cookie.
+    """
+
+    def __init__(self, signer: BearerSigner) -> None:
+        self.signer = signer
+
+    def read(self, scope: Scope) -> str | None:
+        for header, value in scope["headers"]:
+            if header == b"authorization":
+                text: str = value.decode("latin-1")
+                scheme, _, token = text.strip().partition(" ")
+                if scheme.lower() == "bearer":
+                    return token.strip()
+        return None
