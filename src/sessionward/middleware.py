@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -43,6 +44,7 @@ class RequestSession:
     session_id: str | None = None  # the live session's secret id; None until one is stored
     record: SessionRecord | None = None
     bearer: bool = False  # authenticated by a JWT: never answered with a cookie
+    degraded: bool = False  # the store was down at load: served as anonymous, read-only
     send_cookie: bool = False  # (re)send the cookie: signed with an old key, or a new id
     expire_cookie: bool = False  # tell the browser to forget its cookie (logout)
     meta_changes: dict[str, str] = field(default_factory=dict)  # new IP or user-agent
@@ -73,6 +75,7 @@ class SessionMiddleware:
         max_sessions_per_user: int | None = None,
         trusted_proxies: TrustedProxies | Sequence[str] = (),
         events: Events | None = None,
+        on_store_error: Literal["503", "anonymous"] = "503",
         clock: Callable[[], float] = time.time,
     ) -> None:
         _check_positive(idle_ttl=idle_ttl, absolute_ttl=absolute_ttl)
@@ -92,6 +95,11 @@ class SessionMiddleware:
             if isinstance(trusted_proxies, TrustedProxies)
             else TrustedProxies(trusted_proxies)
         )
+        if on_store_error not in ("503", "anonymous"):
+            raise ConfigurationError(
+                f"on_store_error must be '503' or 'anonymous', not {on_store_error!r}"
+            )
+        self.on_store_error = on_store_error
         self.clock = clock
         self.users = UserSessions(
             self.store,
@@ -110,8 +118,10 @@ class SessionMiddleware:
             current = await self._load(scope)
         except StoreUnavailable as exc:
             logger.warning("sessionward: could not load the session: %s", exc)
-            await _refuse(scope, send)
-            return
+            if self.on_store_error == "503" or self._bearer_token(scope) is not None:
+                await _refuse(scope, send)
+                return
+            current = RequestSession(self, Session(), degraded=True)
         except InvalidToken as exc:
             logger.debug("sessionward: bearer token refused: %s", exc)
             await _unauthorized(scope, send, exc.reason)
@@ -128,11 +138,13 @@ class SessionMiddleware:
 
     # -- load ------------------------------------------------------------------------------
 
+    def _bearer_token(self, scope: Scope) -> str | None:
+        return self.bearer.read(scope) if self.bearer is not None else None
+
     async def _load(self, scope: Scope) -> RequestSession:
-        if self.bearer is not None:
-            bearer_token = self.bearer.read(scope)
-            if bearer_token is not None:
-                return await self._load_bearer(scope, self.bearer, bearer_token)
+        bearer_token = self._bearer_token(scope)
+        if bearer_token is not None and self.bearer is not None:
+            return await self._load_bearer(scope, self.bearer, bearer_token)
         for token in self.cookie.read(scope):
             try:
                 verified = self.signer.verify(token)
@@ -262,6 +274,10 @@ class SessionMiddleware:
     async def _save(self, scope: Scope, current: RequestSession) -> str | None:
         """Persist what the request changed; return a `Set-Cookie` value if the cookie changes."""
         session = current.session
+        if current.degraded:
+            if session.modified or dict.__len__(session):
+                raise StoreUnavailable("the store was unavailable when this session was loaded")
+            return None
         if current.bearer:  # no cookie to send, and no new session a client could receive
             if session.cleared:
                 await self.end(current, "session.logout")
