@@ -21,7 +21,15 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .devices import TrustedProxies, client_ip, parse_user_agent
 from .events import Events, EventType
 from .exceptions import ConfigurationError, InvalidToken, SessionError, StoreUnavailable
-from .record import AGENT, DATA_PREFIX, DEVICE, IP, SessionRecord, data_fields, split_fields
+from .record import (
+    AGENT,
+    DATA_PREFIX,
+    IP,
+    SessionRecord,
+    data_fields,
+    device_fields,
+    split_fields,
+)
 from .session import Session, dumps
 from .stores import MemoryStore, Store
 from .tokens import CookieSigner, new_session_id, session_hash
@@ -196,7 +204,7 @@ class SessionMiddleware:
         agent_hash = _hash_agent(agent)
         if agent_hash != record.agent_hash:
             changes[AGENT] = agent_hash
-            changes[DEVICE] = parse_user_agent(agent).to_json()
+            changes.update(device_fields(parse_user_agent(agent)))
         return changes
 
     def new_record(
@@ -211,7 +219,7 @@ class SessionMiddleware:
             user_id=user_id,
             ip=ip,
             first_ip=ip,
-            device=parse_user_agent(agent).to_json(),
+            device=parse_user_agent(agent),
             agent_hash=_hash_agent(agent),
             transport=transport,
         )

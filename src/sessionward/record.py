@@ -8,8 +8,12 @@ so the middleware never needs to know which store it talks to.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import cast
+
+from .devices import KINDS, Device, DeviceKind
 
 DATA_PREFIX = "d:"
 META_PREFIX = "m:"
@@ -20,11 +24,18 @@ HITS = "m:hits"
 USER = "m:user"
 IP = "m:ip"
 FIRST_IP = "m:ip0"
-DEVICE = "m:device"
 AGENT = "m:uah"
 TRANSPORT = "m:via"
+# The device, as several short fields rather than one JSON blob: Redis keeps a hash whose
+# values are all under 64 bytes as a compact listpack, less than half the memory of a table.
+LABEL = "m:label"
+KIND = "m:kind"
+BROWSER = "m:br"
+SYSTEM = "m:os"
+HARDWARE = "m:hw"
+DEVICE_FIELDS = (LABEL, KIND, BROWSER, SYSTEM, HARDWARE)
 # What listing a user's devices reads of each session: everything but the data.
-RECORD_FIELDS = (CREATED, EXPIRES, SEEN, HITS, USER, IP, FIRST_IP, DEVICE, AGENT, TRANSPORT)
+RECORD_FIELDS = (CREATED, EXPIRES, SEEN, HITS, USER, IP, FIRST_IP, AGENT, TRANSPORT, *DEVICE_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +49,7 @@ class SessionRecord:
     user_id: str | None = None
     ip: str | None = None
     first_ip: str | None = None
-    device: str | None = None  # `Device.to_json()`
+    device: Device | None = None
     agent_hash: str | None = None  # which user-agent string `device` was parsed from
     transport: str = "cookie"
 
@@ -62,7 +73,7 @@ class SessionRecord:
             user_id=meta.get(USER) or None,
             ip=meta.get(IP) or None,
             first_ip=meta.get(FIRST_IP) or None,
-            device=meta.get(DEVICE) or None,
+            device=device_from_fields(meta),
             agent_hash=meta.get(AGENT) or None,
             transport=meta.get(TRANSPORT) or "cookie",
         )
@@ -79,14 +90,60 @@ class SessionRecord:
             USER: self.user_id,
             IP: self.ip,
             FIRST_IP: self.first_ip,
-            DEVICE: self.device,
             AGENT: self.agent_hash,
         }
         fields.update((name, value) for name, value in optional.items() if value is not None)
+        if self.device is not None:
+            fields.update(device_fields(self.device))
         return fields
 
     def replace(self, **changes: object) -> SessionRecord:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+def device_fields(device: Device) -> dict[str, str]:
+    return {
+        LABEL: device.label,
+        KIND: device.kind,
+        BROWSER: _pack(device.browser, device.browser_version),
+        SYSTEM: _pack(device.os, device.os_version),
+        HARDWARE: _pack(device.device_family, device.brand, device.model),
+    }
+
+
+def device_from_fields(meta: Mapping[str, str | None]) -> Device | None:
+    """The stored device, or `None` when it is missing or unreadable (never an error)."""
+    label, kind = meta.get(LABEL), meta.get(KIND)
+    if not label or kind not in KINDS:
+        return None
+    browser, browser_version = _unpack(meta.get(BROWSER), 2)
+    system, system_version = _unpack(meta.get(SYSTEM), 2)
+    family, brand, model = _unpack(meta.get(HARDWARE), 3)
+    return Device(
+        browser,
+        browser_version,
+        system,
+        system_version,
+        family,
+        brand,
+        model,
+        kind=cast(DeviceKind, kind),
+        label=label,
+    )
+
+
+def _pack(*values: str | None) -> str:
+    return json.dumps(values, separators=(",", ":"))
+
+
+def _unpack(text: str | None, size: int) -> list[str | None]:
+    try:
+        values = json.loads(text or "[]")
+    except (ValueError, RecursionError):
+        values = []
+    if not isinstance(values, list) or len(values) != size:
+        return [None] * size
+    return [value if isinstance(value, str) else None for value in values]
 
 
 def split_fields(fields: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,25 @@ def dumps(key: str, value: Any) -> str:
             f"request.session[{key!r}] holds a {type(value).__name__} that cannot be stored "
             f"({exc}); session values must be JSON: str, int, float, bool, None, list, dict"
         ) from None
+
+
+def loads(text: str) -> Any:
+    """Read a stored value back; only JSON `dumps` could have written passes.
+
+    `1e400` and `NaN` would load as floats no save could write back (or response render).
+    """
+    return json.loads(text, parse_float=_finite_float, parse_constant=_no_constant)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is not a finite number")
+    return value
+
+
+def _no_constant(text: str) -> float:
+    raise ValueError(f"{text} is not JSON")
 
 
 def _check_key(key: object) -> str:
@@ -60,8 +80,8 @@ class Session(dict[str, Any]):
         self._stored: dict[str, str] = {}
         for key, text in (stored or {}).items():
             try:
-                dict.__setitem__(self, key, json.loads(text))
-            except ValueError:
+                dict.__setitem__(self, key, loads(text))
+            except (ValueError, RecursionError):
                 logger.warning("sessionward: dropped unreadable stored value for key %r", key)
                 continue
             self._stored[key] = text

@@ -45,7 +45,7 @@ class SessionInfo:
         return cls(
             public_id=public_id,
             user_id=record.user_id,
-            device=Device.from_json(record.device) if record.device else None,
+            device=record.device,
             ip=record.ip,
             first_ip=record.first_ip,
             created_at=_datetime(record.created_at_ms),
@@ -141,8 +141,7 @@ class UserSessions:
         await self.store.index_update(user_id, {}, [key])
 
     async def emit(self, kind: EventType, key: str, record: SessionRecord) -> None:
-        device = Device.from_json(record.device) if record.device else None
-        label = device.label if device else None
+        label = record.device.label if record.device else None
         event = SessionEvent(kind, key, record.user_id, label, record.ip, self.clock())
         await self.events.emit(event)
 
@@ -176,5 +175,8 @@ class UserSessions:
             await self.emit(kind, key, record)
 
 
+_LAST_MS = 253_402_300_799_000  # 9999-12-31T23:59:59Z: a corrupt record's time stops here
+
+
 def _datetime(epoch_ms: int) -> datetime:
-    return datetime.fromtimestamp(epoch_ms / 1000, tz=timezone.utc)
+    return datetime.fromtimestamp(min(max(epoch_ms, 0), _LAST_MS) / 1000, tz=timezone.utc)
