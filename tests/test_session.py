@@ -129,6 +129,6 @@ def test_unreadable_stored_values_are_dropped_not_fatal() -> None:
 def test_mark_saved_makes_the_current_contents_the_baseline() -> None:
     session = loaded(a=1)
     session["b"] = [2]
-    session.mark_saved()
+    session.mark_saved(session.changes())
     assert not session.changes()
     assert not session.modified

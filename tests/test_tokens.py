@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
+from itsdangerous import Signer
 
 from sessionward import ConfigurationError, CookieSigner, InvalidToken
 from sessionward.tokens import new_session_id, session_hash
@@ -75,3 +78,12 @@ def test_missing_or_short_keys_are_configuration_errors(keys: list[str], message
 def test_a_single_string_key_is_accepted() -> None:
     signer = CookieSigner(KEY_A)
     assert signer.verify(signer.issue("id")).session_id == "id"
+
+
+def test_tokens_are_itsdangerous_signatures() -> None:
+    """The fast path derives the key once; the format stays itsdangerous' own."""
+    reference = Signer(KEY_A, salt=b"sessionward.cookie", digest_method=hashlib.sha256)
+    session_id = new_session_id()
+    token = CookieSigner([KEY_A]).issue(session_id)
+    assert token == reference.sign(session_id).decode()
+    assert CookieSigner([KEY_A]).verify(reference.sign("x").decode()).session_id == "x"

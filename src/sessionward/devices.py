@@ -297,6 +297,7 @@ def _parse_node(node: str) -> IPAddress | None:
     return _parse_ip(node)
 
 
+@lru_cache(maxsize=4096)  # the same few peers and proxies ask again on every request
 def _parse_ip(text: str) -> IPAddress | None:
     if len(text) > _MAX_NODE_CHARS:
         return None

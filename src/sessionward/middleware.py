@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Literal
 
 from starlette.datastructures import MutableHeaders
@@ -30,7 +31,7 @@ from .record import (
     device_fields,
     split_fields,
 )
-from .session import Session, dumps
+from .session import Changes, Session, dumps
 from .stores import MemoryStore, Store
 from .tokens import CookieSigner, new_session_id, session_hash
 from .transports import BearerTransport, CookieTransport
@@ -204,7 +205,7 @@ class SessionMiddleware:
         agent_hash = _hash_agent(agent)
         if agent_hash != record.agent_hash:
             changes[AGENT] = agent_hash
-            changes.update(device_fields(parse_user_agent(agent)))
+            changes.update(device_fields(parse_user_agent(agent.decode("latin-1"))))
         return changes
 
     def new_record(
@@ -219,7 +220,7 @@ class SessionMiddleware:
             user_id=user_id,
             ip=ip,
             first_ip=ip,
-            device=parse_user_agent(agent),
+            device=parse_user_agent(agent.decode("latin-1")),
             agent_hash=_hash_agent(agent),
             transport=transport,
         )
@@ -324,7 +325,8 @@ class SessionMiddleware:
             write.update(data_fields(changes.write))
             delete = [DATA_PREFIX + key for key in changes.delete]
         if await self.store.save(key, write, delete, self.now_ms(), self.idle_ttl_ms, create=False):
-            session.mark_saved()
+            if changes is not None:
+                session.mark_saved(changes)
             current.meta_changes.clear()
         else:  # ended meanwhile (logout elsewhere, expiry): do not bring it back
             logger.info("sessionward: session ended before this request saved; changes dropped")
@@ -343,12 +345,13 @@ class SessionMiddleware:
     ) -> bool:
         """Store the request's whole session under a new id with `record`; adopt it if stored."""
         values = current.session.serialised()
-        self._check_size(current.session, sum(len(k) + len(v) for k, v in values.items()))
+        size = sum(len(k) + len(v) for k, v in values.items())
+        self._check_size(current.session, size)
         session_id = session_id or new_session_id()
         if not await self.create_session(session_id, record, values):
             logger.error("sessionward: the store refused a new session id; nothing saved")
             return False
-        current.session.mark_saved()
+        current.session.mark_saved(Changes(values, [], size), replace=True)
         current.session_id, current.record = session_id, record
         current.meta_changes.clear()
         return True
@@ -407,17 +410,18 @@ def _check_positive(**settings: int) -> None:
             raise ConfigurationError(f"{name} must be a positive int, not {value!r}")
 
 
-def _user_agent(scope: Scope) -> str:
+def _user_agent(scope: Scope) -> bytes:
     for name, value in scope["headers"]:
         if name == b"user-agent":
-            text: str = value.decode("latin-1")
-            return text
-    return ""
+            agent: bytes = value
+            return agent
+    return b""
 
 
-def _hash_agent(agent: str) -> str:
+@lru_cache(maxsize=4096)  # a client sends the same user-agent on every request
+def _hash_agent(agent: bytes) -> str:
     """A short fingerprint of the user-agent, to notice a change without storing the string."""
-    return hashlib.blake2b(agent.encode("utf-8", "replace"), digest_size=8).hexdigest()
+    return hashlib.blake2b(agent, digest_size=8).hexdigest()
 
 
 async def _unauthorized(scope: Scope, send: Send, reason: str) -> None:

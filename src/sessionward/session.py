@@ -21,10 +21,14 @@ logger = logging.getLogger("sessionward")
 _MUTABLE = (dict, list)
 
 
+# One encoder for every value: `json.dumps` with options builds a new one per call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def dumps(key: str, value: Any) -> str:
     """Serialise one session value, or raise a `SessionError` that says what to fix."""
     try:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        return _ENCODER.encode(value)
     except (TypeError, ValueError) as exc:
         raise SessionError(
             f"request.session[{key!r}] holds a {type(value).__name__} that cannot be stored "
@@ -74,6 +78,9 @@ class Session(dict[str, Any]):
 
     Like Starlette's own `Session`, it exposes `accessed` (read or written) and `modified`
     (written); `cleared` says `clear()` was called, which ends the stored session.
+
+    Only keys that were assigned, or whose list or dict value was handed out by a read, can
+    have changed; only those are serialised again when the response starts.
     """
 
     def __init__(self, stored: Mapping[str, str] | None = None) -> None:
@@ -85,7 +92,9 @@ class Session(dict[str, Any]):
                 logger.warning("sessionward: dropped unreadable stored value for key %r", key)
                 continue
             self._stored[key] = text
-        self._assigned: dict[str, str] = {}
+        self._assigned: dict[str, str] = {}  # key -> its JSON when assigned
+        self._handed: set[str] = set()  # keys whose list or dict value left by a read
+        self._handed_all = False  # items(), values() or copy() handed out every value
         self.accessed = False
         self.modified = False
         self.cleared = False
@@ -93,42 +102,67 @@ class Session(dict[str, Any]):
     # -- change tracking ------------------------------------------------------------------
 
     def changes(self) -> Changes:
-        """Compare every value that may have changed with its stored JSON."""
-        current = self._stored if not self.cleared else {}
+        """Compare each value that may have changed with its stored JSON."""
+        baseline = {} if self.cleared else self._stored
         write: dict[str, str] = {}
-        size = 0
-        for key, value in dict.items(self):
-            text = self._current_text(key, value)
-            size += len(key) + len(text)
-            if current.get(key) != text:
+        for key in self._suspects():
+            text = self._current_text(key)
+            if baseline.get(key) != text:
                 write[key] = text
-        delete = [key for key in current if not dict.__contains__(self, key)]
+        delete = [key for key in baseline if not dict.__contains__(self, key)]
+        size = sum(
+            len(key) + len(write.get(key) or self._text_for_size(key)) for key in dict.keys(self)
+        )
         return Changes(write, delete, size)
-
-    def _current_text(self, key: str, value: Any) -> str:
-        if isinstance(value, _MUTABLE) and self.accessed:
-            return dumps(key, value)
-        if key in self._assigned:
-            return self._assigned[key]
-        stored = self._stored.get(key)
-        return stored if stored is not None else dumps(key, value)
 
     def serialised(self) -> dict[str, str]:
         """Every key's current JSON: what a brand-new session must store."""
-        return {key: self._current_text(key, value) for key, value in dict.items(self)}
+        return {key: self._current_text(key) for key in dict.keys(self)}
 
-    def mark_saved(self) -> None:
-        """Take the current contents as the new baseline (after a successful save)."""
-        self._stored = self.serialised()
+    def mark_saved(self, changes: Changes, *, replace: bool = False) -> None:
+        """Take the saved contents as the new baseline; `replace` when `changes` is all of it."""
+        if replace or self.cleared:
+            self._stored = dict(changes.write)
+        else:
+            self._stored.update(changes.write)
+            for key in changes.delete:
+                self._stored.pop(key, None)
         self._assigned.clear()
-        self.modified = False
-        self.cleared = False
+        self._handed.clear()
+        self._handed_all = self.modified = self.cleared = False
+
+    def _text_for_size(self, key: str) -> str:
+        stored = self._stored.get(key)
+        return stored if stored is not None and not self.cleared else self._current_text(key)
+
+    def _suspects(self) -> list[str]:
+        if self._handed_all:
+            return [
+                key
+                for key, value in dict.items(self)
+                if key in self._assigned or isinstance(value, _MUTABLE)
+            ]
+        return [key for key in (*self._assigned, *self._handed) if dict.__contains__(self, key)]
+
+    def _current_text(self, key: str) -> str:
+        value = dict.__getitem__(self, key)
+        if isinstance(value, _MUTABLE):  # may have been changed in place since
+            return dumps(key, value)
+        text = self._assigned.get(key)
+        if text is None:
+            text = self._stored.get(key)
+        return text if text is not None else dumps(key, value)
 
     def _assign(self, key: object, value: Any) -> None:
         name = _check_key(key)
         self._assigned[name] = dumps(name, value)
         self.accessed = self.modified = True
         dict.__setitem__(self, name, value)
+
+    def _hand_out(self, key: str, value: Any) -> Any:
+        if isinstance(value, _MUTABLE):
+            self._handed.add(key)
+        return value
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -142,6 +176,7 @@ class Session(dict[str, Any]):
     def clear(self) -> None:
         dict.clear(self)
         self._assigned.clear()
+        self._handed.clear()
         self.accessed = self.modified = self.cleared = True
 
     def pop(self, key: str, *default: Any) -> Any:
@@ -159,7 +194,7 @@ class Session(dict[str, Any]):
         if not dict.__contains__(self, key):
             self._assign(key, default)
         self.accessed = True
-        return dict.__getitem__(self, key)
+        return self._hand_out(key, dict.__getitem__(self, key))
 
     def update(self, *args: Any, **kwargs: Any) -> None:
         for key, value in dict(*args, **kwargs).items():
@@ -169,21 +204,25 @@ class Session(dict[str, Any]):
         self.update(other)
         return self
 
-    # -- reads: each may hand out a value that is then mutated in place ---------------------
+    # -- reads: a list or dict handed out may be changed in place -------------------------
 
     def __getitem__(self, key: str) -> Any:
         self.accessed = True
-        return dict.__getitem__(self, key)
+        return self._hand_out(key, dict.__getitem__(self, key))
 
     def get(self, key: str, default: Any = None) -> Any:
         self.accessed = True
-        return dict.get(self, key, default)
+        if not dict.__contains__(self, key):
+            return default
+        return self._hand_out(key, dict.__getitem__(self, key))
 
     def __contains__(self, key: object) -> bool:
         self.accessed = True
         return dict.__contains__(self, key)
 
     def __iter__(self) -> Iterator[str]:
+        # Overriding this also routes dict(session), {**session} and session | x through
+        # keys() and __getitem__, so values copied that way are seen as handed out.
         self.accessed = True
         return dict.__iter__(self)
 
@@ -196,15 +235,15 @@ class Session(dict[str, Any]):
         return dict.keys(self)
 
     def values(self) -> Any:
-        self.accessed = True
+        self.accessed = self._handed_all = True
         return dict.values(self)
 
     def items(self) -> Any:
-        self.accessed = True
+        self.accessed = self._handed_all = True
         return dict.items(self)
 
     def copy(self) -> dict[str, Any]:
-        self.accessed = True
+        self.accessed = self._handed_all = True
         return dict(dict.items(self))
 
     def __repr__(self) -> str:
