@@ -11,6 +11,8 @@ Configuration comes from the environment so the file deploys unchanged:
     SESSIONWARD_IDLE_TTL      seconds of inactivity before a session ends (default 14 days)
     SESSIONWARD_ABSOLUTE_TTL  seconds from creation before a session ends (default 30 days)
     SESSIONWARD_COOKIE_NAME   the cookie's name (default "session")
+    SESSIONWARD_COOKIE_SECURE "false" to send the cookie over plain http too (default "true";
+                              browsers accept Secure cookies from http://localhost anyway)
     SESSIONWARD_TRUSTED_PROXIES  comma-separated CIDRs whose X-Forwarded-For is believed
     HOST, PORT                where `python examples/app.py` listens (127.0.0.1:8000)
 """
@@ -144,7 +146,10 @@ def session_options(environ: Mapping[str, str]) -> dict[str, Any]:
     options: dict[str, Any] = {
         "secret_keys": [key for key in keys if key],
         "store": _store(environ),
-        "cookie": CookieTransport(name=environ.get("SESSIONWARD_COOKIE_NAME", "session")),
+        "cookie": CookieTransport(
+            name=environ.get("SESSIONWARD_COOKIE_NAME", "session"),
+            secure=environ.get("SESSIONWARD_COOKIE_SECURE", "true").lower() not in _FALSE,
+        ),
         "trusted_proxies": [
             cidr.strip()
             for cidr in environ.get("SESSIONWARD_TRUSTED_PROXIES", "").split(",")
@@ -161,6 +166,9 @@ def session_options(environ: Mapping[str, str]) -> dict[str, Any]:
             except ValueError:
                 raise ConfigurationError(f"{variable} must be whole seconds") from None
     return options
+
+
+_FALSE = ("false", "0", "no", "off")
 
 
 def _store(environ: Mapping[str, str]) -> Store:

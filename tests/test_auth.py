@@ -8,8 +8,21 @@ from typing import Any
 import httpx
 import pytest
 import redis.asyncio as redis_asyncio
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
 
-from sessionward import Events, RedisStore, SessionEvent, Store, UserSessions
+from sessionward import (
+    BearerSigner,
+    BearerTransport,
+    Events,
+    JWTKey,
+    RedisStore,
+    SessionEvent,
+    Store,
+    UserSessions,
+    login,
+)
 from tests.apps import build_app
 from tests.conftest import Clock, client_for
 from tests.test_devices import REAL_USER_AGENTS
@@ -280,3 +293,44 @@ async def test_the_device_list_labels_every_kind_of_client(store: Store) -> None
     assert len(agents) >= 15
     for client in clients:
         await client.aclose()
+
+
+async def test_signing_in_as_someone_else_starts_with_empty_data(store: Store) -> None:
+    async with browser(build_app(store)) as shared_computer:
+        await shared_computer.post("/login/alice")
+        await shared_computer.post("/session", json={"oauth_token": "alice-secret"})
+        bob = await shared_computer.post("/login/bob")
+        assert bob.json() == {}
+        assert (await shared_computer.get("/session")).json() == {}
+
+
+async def test_the_same_user_signing_in_again_keeps_the_data(store: Store) -> None:
+    async with browser(build_app(store)) as client:
+        await client.post("/login/alice")
+        await client.post("/session", json={"cart": [1]})
+        again = await client.post("/login/alice")
+    assert again.json() == {"cart": [1]}
+
+
+async def test_a_list_changed_in_place_after_login_is_saved(store: Store) -> None:
+    app = build_app(store)
+
+    async def cart_then_login(request: Request) -> Response:
+        cart = request.session.setdefault("cart", [])
+        await login(request, "ada")
+        cart.append(1)
+        return PlainTextResponse("ok")
+
+    app.router.routes.append(Route("/cart-login", cart_then_login, methods=["POST"]))
+    async with browser(app) as client:
+        await client.post("/cart-login")
+        assert (await client.get("/session")).json() == {"cart": [1]}
+
+
+async def test_a_cookie_login_on_a_bearer_request_is_refused(store: Store, clock: Clock) -> None:
+    transport = BearerTransport(BearerSigner(JWTKey("k", "HS256", "k" * 32)))
+    app = build_app(store, bearer=transport, clock=clock)
+    async with browser(app) as api:
+        token = (await api.post("/api/login/ada")).json()["token"]
+        with pytest.raises(ValueError, match="transport='bearer'"):
+            await api.post("/login/ada", headers={"authorization": f"Bearer {token}"})

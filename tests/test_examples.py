@@ -74,13 +74,18 @@ def test_a_missing_secret_key_stops_the_app_with_a_clear_message() -> None:
 
 def test_end_to_end_under_uvicorn_with_redis(served_example: str, redis_url: str) -> None:
     with httpx.Client(base_url=served_example, timeout=5) as browser:
-        assert "1 time." in browser.get("/").text
-        assert "2 times." in browser.get("/").text
-        cookie = browser.cookies["session"]
+        first = browser.get("/")
+        set_cookie = first.headers["set-cookie"]
+        cookie = set_cookie.split(";")[0]  # Secure: httpx keeps it to https, a browser would not
+        second = browser.get("/", headers={"cookie": cookie})
+    assert "1 time." in first.text
+    assert "2 times." in second.text
+    assert "; Secure" in set_cookie
+    assert "; HttpOnly" in set_cookie
     stored = redis.Redis.from_url(redis_url)
     keys = stored.keys("sessionward:s:*")
     assert len(keys) == 1
-    assert cookie.partition(".")[0].encode() not in keys[0]
+    assert cookie.partition("=")[2].partition(".")[0].encode() not in keys[0]
     assert 0 < stored.pttl(keys[0]) <= 14 * 24 * 3600 * 1000
 
 

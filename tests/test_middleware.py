@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import pytest
 from itsdangerous import Signer
@@ -11,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from sessionward import CookieSigner, SessionError, Store
+from sessionward import CookieSigner, SessionError, SessionMiddleware, Store
 from tests.apps import OLD_SECRET, SECRET, RecordingStore, build_app
 from tests.conftest import Clock, client_for
 
@@ -249,3 +250,53 @@ async def test_session_values_round_trip_as_json(store: Store) -> None:
         response = await client.get("/session")
     assert response.json() == value
     assert json.loads(response.text) == value
+
+
+async def test_lone_surrogates_from_json_bodies_are_stored(store: Store) -> None:
+    app = build_app(store)
+
+    async def store_raw(request: Request) -> PlainTextResponse:
+        request.session.update(await request.json())
+        return PlainTextResponse("stored")
+
+    async def show_ascii(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(ascii(dict(request.session)))
+
+    app.router.routes += [Route("/raw", store_raw, methods=["POST"]), Route("/ascii", show_ascii)]
+    async with client_for(app) as client:
+        stored = await client.post("/raw", content=b'{"text": "a\\ud800b"}')
+        shown = await client.get("/ascii")
+    assert stored.status_code == 200
+    assert shown.text == ascii({"text": "a\ud800b"})
+
+
+async def test_a_public_cache_control_never_goes_out_with_a_cookie(store: Store) -> None:
+    app = build_app(store)
+
+    async def cached(request: Request) -> PlainTextResponse:
+        request.session["n"] = 1
+        return PlainTextResponse("hi", headers={"cache-control": "public, max-age=600"})
+
+    async def private(request: Request) -> PlainTextResponse:
+        request.session["n"] = 2
+        return PlainTextResponse("hi", headers={"cache-control": "no-cache"})
+
+    app.router.routes += [Route("/cached", cached), Route("/private", private)]
+    async with client_for(app) as client:
+        public_response = await client.get("/cached")
+        private_response = await client.get("/private")
+    assert public_response.headers["cache-control"] == "private, no-store"
+    assert private_response.headers["cache-control"] == "no-cache"
+
+
+async def test_a_response_start_without_headers_still_gets_its_cookie(store: Store) -> None:
+    async def bare(scope: Any, receive: Any, send: Any) -> None:
+        scope["session"]["n"] = 1
+        await send({"type": "http.response.start", "status": 200})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    app = SessionMiddleware(bare, store=store, secret_keys=[SECRET])
+    async with client_for(app) as client:
+        response = await client.get("/")
+    assert response.status_code == 200
+    assert "session=" in response.headers["set-cookie"]

@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 from starlette.routing import Route, WebSocketRoute
 from starlette.testclient import TestClient
 from starlette.types import Message
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from sessionward import (
     ConfigurationError,
@@ -26,9 +26,13 @@ from sessionward import (
     RedisStore,
     SessionMiddleware,
     Store,
+    login,
 )
+from sessionward.devices import MAX_USER_AGENT_CHARS
+from sessionward.middleware import _user_agent
 from tests.apps import SECRET
 from tests.conftest import client_for
+from tests.redis_server import free_port
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -235,3 +239,55 @@ def test_bad_configuration_fails_at_start_up(options: dict[str, Any], message: s
 
     with pytest.raises(ConfigurationError, match=message):
         SessionMiddleware(app, **options)
+
+
+def test_clear_after_the_handshake_ends_the_session(fresh_store: Store) -> None:
+    async def clearing(websocket: WebSocket) -> None:
+        await websocket.accept()
+        websocket.session.clear()
+        await websocket.send_text("cleared")
+        await websocket.close()
+
+    app = websocket_app(fresh_store)
+    app.router.routes.append(WebSocketRoute("/clear", clearing))
+    with TestClient(app) as client:
+        client.post("/", json={"user": "ada"})
+        with client.websocket_connect("/clear") as websocket:
+            assert websocket.receive_text() == "cleared"
+        assert client.get("/").json() == {}
+
+
+def test_a_store_down_at_the_handshake_closes_with_1013() -> None:
+    down = RedisStore.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.5)
+    with (
+        TestClient(websocket_app(down)) as client,
+        pytest.raises(WebSocketDisconnect) as closed,
+        client.websocket_connect("/ws") as websocket,
+    ):
+        websocket.receive_json()
+    assert closed.value.code == 1013
+
+
+@pytest.mark.anyio
+async def test_a_store_failure_inside_the_handler_is_a_503() -> None:
+    down = RedisStore.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_connect_timeout=0.5)
+
+    async def sign_in(request: Request) -> Response:
+        await login(request, "ada")
+        return PlainTextResponse("unreachable")
+
+    app = Starlette(
+        routes=[Route("/login", sign_in, methods=["POST"])],
+        middleware=[Middleware(SessionMiddleware, store=down, secret_keys=[SECRET])],
+    )
+    async with client_for(app) as client:
+        response = await client.post("/login")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    await down.aclose()
+
+
+def test_user_agents_are_cut_before_they_are_fingerprinted() -> None:
+    huge = b"Mozilla/5.0 " + b"x" * 60_000
+    scope = {"type": "http", "headers": [(b"user-agent", huge)]}
+    assert len(_user_agent(scope)) == MAX_USER_AGENT_CHARS

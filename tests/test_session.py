@@ -132,3 +132,34 @@ def test_mark_saved_makes_the_current_contents_the_baseline() -> None:
     session.mark_saved(session.changes())
     assert not session.changes()
     assert not session.modified
+
+
+def test_lone_surrogates_are_stored_escaped_and_read_back() -> None:
+    session = Session()
+    session["text"] = "a\ud800b"
+    text = session.changes().write["text"]
+    text.encode("utf-8")  # a store can take it
+    assert Session({"text": text})["text"] == "a\ud800b"
+    session["ok"] = "caf\u00e9"
+    assert session.changes().write["ok"] == '"caf\u00e9"'
+
+
+def test_a_lone_surrogate_key_is_refused() -> None:
+    with pytest.raises(SessionError, match="not valid Unicode"):
+        Session()["\udcff"] = 1
+
+
+def test_mark_modified_treats_every_value_as_changed() -> None:
+    session = loaded(cart=[1])
+    list.append(dict.__getitem__(session, "cart"), 2)  # changed without a tracked read
+    session.mark_modified()
+    assert session.modified
+    assert session.changes().write == {"cart": "[1,2]"}
+
+
+def test_values_handed_out_before_a_save_are_still_watched_after_it() -> None:
+    session = loaded(cart=[])
+    cart = session["cart"]
+    session.mark_saved(session.changes())
+    cart.append(1)
+    assert session.changes().write == {"cart": "[1]"}

@@ -11,8 +11,9 @@ from typing import Literal, overload
 
 from starlette.requests import HTTPConnection
 
-from .exceptions import ConfigurationError
-from .middleware import RequestSession, SessionMiddleware
+from .exceptions import ConfigurationError, StoreUnavailable
+from .middleware import SessionMiddleware
+from .request_session import RequestSession
 from .tokens import new_session_id, session_hash
 from .transports import BearerTransport
 from .users import SessionInfo, UserSessions
@@ -63,24 +64,14 @@ async def login(
 
 async def _login_cookie(connection: HTTPConnection, user_id: str) -> None:
     current = _current(connection)
-    middleware = current.middleware
-    old_key, old_record = current.key, current.record
-    now_ms = middleware.now_ms()
-    record = middleware.new_record(connection.scope, now_ms, user_id)
-    if old_record is not None and old_record.first_ip:
-        record = record.replace(first_ip=old_record.first_ip)
-    session_id = new_session_id()
-    key = session_hash(session_id)
-    await middleware.users.add(user_id, key, now_ms)  # first: a stale entry is harmless
-    if not await middleware.store_new(current, record, session_id):
-        raise RuntimeError("the session store refused a brand-new session id")
-    if old_key is not None and old_record is not None:
-        await middleware.store.delete(old_key)
-        if old_record.user_id is not None:
-            await middleware.users.forget(old_record.user_id, old_key)
-    current.send_cookie, current.expire_cookie = True, False
-    await middleware.users.emit("session.login", key, record)
-    await middleware.users.enforce_limit(user_id, keep=key)
+    if current.bearer:
+        raise ValueError(
+            "this request came with a bearer token: sign API clients in with "
+            "login(request, user_id, transport='bearer')"
+        )
+    if current.degraded:
+        raise StoreUnavailable("cannot sign in while the session store is unavailable")
+    await current.rotate(connection.scope, user_id)
 
 
 async def _login_bearer(connection: HTTPConnection, user_id: str) -> str:
@@ -123,7 +114,7 @@ def _bearer_of(middleware: SessionMiddleware) -> BearerTransport:
 async def logout(connection: HTTPConnection) -> None:
     """End the session now and empty `request.session`; the response expires the cookie."""
     current = _current(connection)
-    await current.middleware.end(current, "session.logout")
+    await current.end("session.logout")
     current.session.clear()
 
 

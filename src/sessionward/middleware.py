@@ -3,7 +3,7 @@
 One request, in order: the transport finds the token; the signer checks it (a bad signature
 never reaches the store); the store loads and touches the session in one call; the handler
 runs with `scope["session"]`; when the response starts, only the changed keys are saved and
-the cookie is written only if it changed.
+the cookie is written only if it changed (see `RequestSession.save`).
 """
 
 from __future__ import annotations
@@ -12,28 +12,20 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Literal
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .devices import TrustedProxies, client_ip, parse_user_agent
-from .events import Events, EventType
-from .exceptions import ConfigurationError, InvalidToken, SessionError, StoreUnavailable
-from .record import (
-    AGENT,
-    DATA_PREFIX,
-    IP,
-    SessionRecord,
-    data_fields,
-    device_fields,
-    split_fields,
-)
-from .session import Changes, Session, dumps
+from .devices import MAX_USER_AGENT_CHARS, TrustedProxies, client_ip, parse_user_agent
+from .events import Events
+from .exceptions import ConfigurationError, InvalidToken, StoreUnavailable
+from .record import AGENT, IP, SessionRecord, data_fields, device_fields, split_fields
+from .request_session import RequestSession
+from .session import Session
 from .stores import MemoryStore, Store
-from .tokens import CookieSigner, new_session_id, session_hash
+from .tokens import CookieSigner, session_hash
 from .transports import BearerTransport, CookieTransport
 from .users import UserSessions
 
@@ -42,29 +34,11 @@ logger = logging.getLogger("sessionward")
 DAY = 24 * 3600
 RETRY_AFTER_SECONDS = 1
 _UNAVAILABLE_BODY = b"The session store is unavailable; please retry shortly.\n"
-
-
-@dataclass(slots=True, eq=False)
-class RequestSession:
-    """One request's session between load and save; `scope["sessionward"]` holds it."""
-
-    middleware: SessionMiddleware
-    session: Session
-    session_id: str | None = None  # the live session's secret id; None until one is stored
-    record: SessionRecord | None = None
-    bearer: bool = False  # authenticated by a JWT: never answered with a cookie
-    degraded: bool = False  # the store was down at load: served as anonymous, read-only
-    send_cookie: bool = False  # (re)send the cookie: signed with an old key, or a new id
-    expire_cookie: bool = False  # tell the browser to forget its cookie (logout)
-    meta_changes: dict[str, str] = field(default_factory=dict)  # new IP or user-agent
-
-    @property
-    def key(self) -> str | None:
-        return session_hash(self.session_id) if self.session_id is not None else None
+_NOT_CACHEABLE = ("private", "no-store", "no-cache")
 
 
 class SessionMiddleware:
-    """Server-side sessions with an activity TTL, behind a signed cookie.
+    """Server-side sessions with an activity TTL, behind a signed cookie or a bearer JWT.
 
     A drop-in replacement for Starlette's `SessionMiddleware`: handlers keep using
     `request.session` as a dict; only the constructor arguments change.
@@ -91,6 +65,10 @@ class SessionMiddleware:
         _check_positive(max_session_bytes=max_session_bytes)
         if max_sessions_per_user is not None:
             _check_positive(max_sessions_per_user=max_sessions_per_user)
+        if on_store_error not in ("503", "anonymous"):
+            raise ConfigurationError(
+                f"on_store_error must be '503' or 'anonymous', not {on_store_error!r}"
+            )
         self.app = app
         self.signer = CookieSigner(secret_keys)
         self.store: Store = store if store is not None else MemoryStore()
@@ -99,15 +77,9 @@ class SessionMiddleware:
         self.idle_ttl_ms = idle_ttl * 1000
         self.absolute_ttl_ms = absolute_ttl * 1000
         self.max_session_bytes = max_session_bytes
-        self.trusted_proxies = (
-            trusted_proxies
-            if isinstance(trusted_proxies, TrustedProxies)
-            else TrustedProxies(trusted_proxies)
-        )
-        if on_store_error not in ("503", "anonymous"):
-            raise ConfigurationError(
-                f"on_store_error must be '503' or 'anonymous', not {on_store_error!r}"
-            )
+        if not isinstance(trusted_proxies, TrustedProxies):
+            trusted_proxies = TrustedProxies(trusted_proxies)
+        self.trusted_proxies = trusted_proxies
         self.on_store_error = on_store_error
         self.clock = clock
         self.users = UserSessions(
@@ -159,20 +131,16 @@ class SessionMiddleware:
                 verified = self.signer.verify(token)
             except InvalidToken:
                 continue
-            key = session_hash(verified.session_id)
-            fields = await self.store.load(key, self.now_ms(), self.idle_ttl_ms)
-            if fields is None:
+            found = await self._fetch(verified.session_id)
+            if found is None or found[1].transport != "cookie":
                 continue
-            data, meta = split_fields(fields)
-            record = SessionRecord.from_fields(meta)
-            if record is None:
-                continue
+            data, record = found
             return RequestSession(
                 self,
                 Session(data),
                 verified.session_id,
                 record,
-                send_cookie=not verified.signed_with_current_key,
+                resign=not verified.signed_with_current_key,
                 meta_changes=self._device_changes(scope, record),
             )
         return RequestSession(self, Session())
@@ -182,18 +150,25 @@ class SessionMiddleware:
     ) -> RequestSession:
         """A bearer request's session, or `InvalidToken`: revocation needs no wait for `exp`."""
         claims = bearer.signer.verify(token, now=self.clock())
-        key = session_hash(claims.session_id)
-        fields = await self.store.load(key, self.now_ms(), self.idle_ttl_ms)
-        if fields is None:
+        found = await self._fetch(claims.session_id)
+        if found is None:
             raise InvalidToken("the session has ended", reason="session_ended")
-        data, meta = split_fields(fields)
-        record = SessionRecord.from_fields(meta)
-        if record is None or record.user_id != claims.user_id:
+        data, record = found
+        if record.user_id != claims.user_id or record.transport != "bearer":
             raise InvalidToken("the session does not belong to the token", reason="session_ended")
         changes = self._device_changes(scope, record)
         return RequestSession(
             self, Session(data), claims.session_id, record, bearer=True, meta_changes=changes
         )
+
+    async def _fetch(self, session_id: str) -> tuple[dict[str, str], SessionRecord] | None:
+        """Load and touch a live session: its data by key, and its record."""
+        fields = await self.store.load(session_hash(session_id), self.now_ms(), self.idle_ttl_ms)
+        if fields is None:
+            return None
+        data, meta = split_fields(fields)
+        record = SessionRecord.from_fields(meta)
+        return None if record is None else (data, record)
 
     def _device_changes(self, scope: Scope, record: SessionRecord) -> dict[str, str]:
         """The record fields to update because the client's IP or user-agent changed."""
@@ -225,183 +200,84 @@ class SessionMiddleware:
             transport=transport,
         )
 
-    # -- serve -----------------------------------------------------------------------------
-
-    async def _serve_http(
-        self, scope: Scope, receive: Receive, send: Send, current: RequestSession
-    ) -> None:
-        refused = False
-
-        async def send_with_session(message: Message) -> None:
-            nonlocal refused
-            if refused:
-                return
-            if message["type"] == "http.response.start":
-                try:
-                    cookie = await self._save(scope, current)
-                except StoreUnavailable as exc:
-                    logger.warning("sessionward: could not save the session: %s", exc)
-                    refused = True
-                    await _refuse(scope, send)
-                    return
-                self._add_headers(message, current, cookie)
-            await send(message)
-
-        await self.app(scope, receive, send_with_session)
-
-    async def _serve_websocket(
-        self, scope: Scope, receive: Receive, send: Send, current: RequestSession
-    ) -> None:
-        async def send_with_session(message: Message) -> None:
-            if message["type"] == "websocket.accept":
-                cookie = await self._save(scope, current)
-                if cookie is not None:
-                    headers = [*message.get("headers", []), (b"set-cookie", cookie.encode())]
-                    message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_with_session)
-        if current.session_id is not None:  # changes made after the handshake
-            try:
-                await self._save_changes(current)
-            except StoreUnavailable as exc:
-                logger.warning("sessionward: could not save a websocket session: %s", exc)
-
-    def _add_headers(self, message: Message, current: RequestSession, cookie: str | None) -> None:
-        read_a_session = current.session.accessed and current.session_id is not None
-        if not read_a_session and cookie is None:
-            return
-        headers = MutableHeaders(scope=message)
-        headers.add_vary_header("Cookie")
-        if cookie is not None:
-            headers.append("set-cookie", cookie)
-            if "cache-control" not in headers:
-                headers["cache-control"] = "private, no-store"
-
-    # -- save ------------------------------------------------------------------------------
-
-    async def _save(self, scope: Scope, current: RequestSession) -> str | None:
-        """Persist what the request changed; return a `Set-Cookie` value if the cookie changes."""
-        session = current.session
-        if current.degraded:
-            if session.modified or dict.__len__(session):
-                raise StoreUnavailable("the store was unavailable when this session was loaded")
-            return None
-        if current.bearer:  # no cookie to send, and no new session a client could receive
-            if session.cleared:
-                await self.end(current, "session.logout")
-            else:
-                await self._save_changes(current)
-            return None
-        if current.session_id is not None and (
-            session.cleared
-            or (session.modified and not dict.__len__(session) and not _bound(current))
-        ):
-            await self.end(current, "session.logout" if _bound(current) else None)
-        if current.session_id is None:
-            if dict.__len__(session):  # a first write, or the session was ended and refilled
-                return await self._create(scope, current)
-            if current.expire_cookie:
-                current.expire_cookie = False
-                return self.cookie.expire_cookie(scope)
-            return None
-        await self._save_changes(current)
-        if current.send_cookie and current.record is not None:
-            current.send_cookie = False
-            token = self.signer.issue(current.session_id)
-            return self.cookie.set_cookie(scope, token, self._seconds_left(current.record))
-        return None
-
-    async def _save_changes(self, current: RequestSession) -> None:
-        session = current.session
-        key = current.key
-        changes = session.changes() if session.accessed else None
-        if key is None or not (changes or current.meta_changes):
-            return
-        write = dict(current.meta_changes)
-        delete: list[str] = []
-        if changes:
-            self._check_size(session, changes.size)
-            write.update(data_fields(changes.write))
-            delete = [DATA_PREFIX + key for key in changes.delete]
-        if await self.store.save(key, write, delete, self.now_ms(), self.idle_ttl_ms, create=False):
-            if changes is not None:
-                session.mark_saved(changes)
-            current.meta_changes.clear()
-        else:  # ended meanwhile (logout elsewhere, expiry): do not bring it back
-            logger.info("sessionward: session ended before this request saved; changes dropped")
-            current.session_id = current.record = None
-
-    async def _create(self, scope: Scope, current: RequestSession) -> str | None:
-        now_ms = self.now_ms()
-        record = self.new_record(scope, now_ms)
-        if not await self.store_new(current, record):
-            return None
-        await self.users.emit("session.created", session_hash(current.session_id or ""), record)
-        return self.issue_cookie(scope, current)
-
-    async def store_new(
-        self, current: RequestSession, record: SessionRecord, session_id: str | None = None
-    ) -> bool:
-        """Store the request's whole session under a new id with `record`; adopt it if stored."""
-        values = current.session.serialised()
-        size = sum(len(k) + len(v) for k, v in values.items())
-        self._check_size(current.session, size)
-        session_id = session_id or new_session_id()
-        if not await self.create_session(session_id, record, values):
-            logger.error("sessionward: the store refused a new session id; nothing saved")
-            return False
-        current.session.mark_saved(Changes(values, [], size), replace=True)
-        current.session_id, current.record = session_id, record
-        current.meta_changes.clear()
-        return True
-
     async def create_session(
         self, session_id: str, record: SessionRecord, values: dict[str, str]
     ) -> bool:
+        """Store a brand-new session; `False` if the id is taken (it never is: 256 bits)."""
         fields = {**record.to_fields(), **data_fields(values)}
         key = session_hash(session_id)
         now_ms = record.last_seen_at_ms
         return await self.store.save(key, fields, (), now_ms, self.idle_ttl_ms, create=True)
 
-    def issue_cookie(self, scope: Scope, current: RequestSession) -> str | None:
-        if current.session_id is None or current.record is None:
-            return None
-        current.send_cookie = current.expire_cookie = False
-        token = self.signer.issue(current.session_id)
-        return self.cookie.set_cookie(scope, token, self._seconds_left(current.record))
+    # -- serve -----------------------------------------------------------------------------
 
-    async def end(self, current: RequestSession, event: EventType | None) -> None:
-        """Delete the request's session now (logout, `clear()`), and unindex it."""
-        key, record = current.key, current.record
-        if key is None or record is None:
-            return
-        await self.store.delete(key)  # the session first: a crash leaves a stale index entry
-        if record.user_id is not None:
-            await self.users.forget(record.user_id, key)
-        if event is not None:
-            await self.users.emit(event, key, record)
-        current.session_id = current.record = None
-        current.send_cookie, current.expire_cookie = False, True
-        current.meta_changes.clear()
+    async def _serve_http(
+        self, scope: Scope, receive: Receive, send: Send, current: RequestSession
+    ) -> None:
+        started = refused = False
 
-    def _check_size(self, session: Session, size: int) -> None:
-        if size <= self.max_session_bytes:
-            return
-        sizes = sorted(((len(dumps(k, v)), k) for k, v in dict.items(session)), reverse=True)
-        largest = ", ".join(f"{key!r} ({length} bytes)" for length, key in sizes[:3])
-        raise SessionError(
-            f"the session is {size} bytes, over max_session_bytes="
-            f"{self.max_session_bytes}; largest keys: {largest}. Store less in the session "
-            "(an id to look up elsewhere) or raise max_session_bytes"
-        )
+        async def send_with_session(message: Message) -> None:
+            nonlocal started, refused
+            if refused:
+                return
+            if message["type"] == "http.response.start":
+                try:
+                    cookie = await current.save(scope)
+                except StoreUnavailable as exc:
+                    logger.warning("sessionward: could not save the session: %s", exc)
+                    refused = True
+                    await _refuse(scope, send)
+                    return
+                _add_headers(message, current, cookie)
+                started = True
+            await send(message)
 
-    def _seconds_left(self, record: SessionRecord) -> int:
-        return max(0, (record.expires_at_ms - self.now_ms()) // 1000)
+        try:
+            await self.app(scope, receive, send_with_session)
+        except StoreUnavailable as exc:  # login, logout or a device list met a dead store
+            if started or refused:
+                raise
+            logger.warning("sessionward: the store failed inside the handler: %s", exc)
+            await _refuse(scope, send)
+
+    async def _serve_websocket(
+        self, scope: Scope, receive: Receive, send: Send, current: RequestSession
+    ) -> None:
+        accepted = False
+
+        async def send_with_session(message: Message) -> None:
+            nonlocal accepted
+            if message["type"] == "websocket.accept" and not accepted:
+                cookie = await current.save(scope)
+                if cookie is not None:
+                    headers = [*message.get("headers", []), (b"set-cookie", cookie.encode())]
+                    message = {**message, "headers": headers}
+                accepted = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_session)
+            if current.session_id is not None:  # changes made after the handshake
+                await current.save_or_end()
+        except StoreUnavailable as exc:
+            logger.warning("sessionward: the store failed during a websocket: %s", exc)
+            if not accepted:
+                await _refuse(scope, send)
 
 
-def _bound(current: RequestSession) -> bool:
-    return current.record is not None and current.record.user_id is not None
+def _add_headers(message: Message, current: RequestSession, cookie: str | None) -> None:
+    """`Vary: Cookie` when a session was read or the cookie changes; never cache a cookie."""
+    read_a_session = current.session.accessed and current.session_id is not None
+    if not read_a_session and cookie is None:
+        return
+    message.setdefault("headers", [])
+    headers = MutableHeaders(scope=message)
+    headers.add_vary_header("Cookie")
+    if cookie is not None:
+        headers.append("set-cookie", cookie)
+        cache_control = headers.get("cache-control", "").lower()
+        if not any(word in cache_control for word in _NOT_CACHEABLE):
+            headers["cache-control"] = "private, no-store"
 
 
 def _check_positive(**settings: int) -> None:
@@ -411,9 +287,10 @@ def _check_positive(**settings: int) -> None:
 
 
 def _user_agent(scope: Scope) -> bytes:
+    """The user-agent, cut where parsing stops looking, so a huge one costs no more."""
     for name, value in scope["headers"]:
         if name == b"user-agent":
-            agent: bytes = value
+            agent: bytes = value[:MAX_USER_AGENT_CHARS]
             return agent
     return b""
 
@@ -429,21 +306,8 @@ async def _unauthorized(scope: Scope, send: Send, reason: str) -> None:
     if scope["type"] == "websocket":
         await send({"type": "websocket.close", "code": 1008, "reason": "invalid bearer token"})
         return
-    body = b'{"error":"invalid_token"}'
     challenge = f'Bearer error="invalid_token", error_description="{reason}"'
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 401,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"www-authenticate", challenge.encode("ascii", "replace")),
-                (b"cache-control", b"no-store"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    await _respond(send, 401, b'{"error":"invalid_token"}', b"application/json", challenge)
 
 
 async def _refuse(scope: Scope, send: Send) -> None:
@@ -451,16 +315,20 @@ async def _refuse(scope: Scope, send: Send) -> None:
     if scope["type"] == "websocket":
         await send({"type": "websocket.close", "code": 1013, "reason": "session store unavailable"})
         return
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 503,
-            "headers": [
-                (b"content-type", b"text/plain; charset=utf-8"),
-                (b"content-length", str(len(_UNAVAILABLE_BODY)).encode()),
-                (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
-                (b"cache-control", b"no-store"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": _UNAVAILABLE_BODY})
+    await _respond(send, 503, _UNAVAILABLE_BODY, b"text/plain; charset=utf-8")
+
+
+async def _respond(
+    send: Send, status: int, body: bytes, content_type: bytes, challenge: str | None = None
+) -> None:
+    headers = [
+        (b"content-type", content_type),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+    ]
+    if status == 503:
+        headers.append((b"retry-after", str(RETRY_AFTER_SECONDS).encode()))
+    if challenge is not None:
+        headers.append((b"www-authenticate", challenge.encode("ascii", "replace")))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -25,10 +25,20 @@ _MUTABLE = (dict, list)
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
+_ASCII_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+
+
 def dumps(key: str, value: Any) -> str:
-    """Serialise one session value, or raise a `SessionError` that says what to fix."""
+    """Serialise one session value, or raise a `SessionError` that says what to fix.
+
+    The JSON is always valid UTF-8: text holding a lone surrogate (which `request.json()`
+    can produce from `"\\ud800"`) is written with escapes instead, as a store needs.
+    """
     try:
-        return _ENCODER.encode(value)
+        text: str = _ENCODER.encode(value)
+        if text.isascii() or _is_utf8(text):
+            return text
+        return _ASCII_ENCODER.encode(value)
     except (TypeError, ValueError) as exc:
         raise SessionError(
             f"request.session[{key!r}] holds a {type(value).__name__} that cannot be stored "
@@ -55,9 +65,19 @@ def _no_constant(text: str) -> float:
     raise ValueError(f"{text} is not JSON")
 
 
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _check_key(key: object) -> str:
     if not isinstance(key, str):
         raise SessionError(f"session keys must be str, not {type(key).__name__} ({key!r})")
+    if not key.isascii() and not _is_utf8(key):
+        raise SessionError(f"session key {key!r} is not valid Unicode text (a lone surrogate)")
     return key
 
 
@@ -127,13 +147,17 @@ class Session(dict[str, Any]):
             self._stored.update(changes.write)
             for key in changes.delete:
                 self._stored.pop(key, None)
+        # What was handed out stays handed out: the handler may still change it in place.
         self._assigned.clear()
-        self._handed.clear()
-        self._handed_all = self.modified = self.cleared = False
+        self.modified = self.cleared = False
 
     def _text_for_size(self, key: str) -> str:
         stored = self._stored.get(key)
         return stored if stored is not None and not self.cleared else self._current_text(key)
+
+    def mark_modified(self) -> None:
+        """Starlette's `Session` API: treat every value as possibly changed."""
+        self.accessed = self.modified = self._handed_all = True
 
     def _suspects(self) -> list[str]:
         if self._handed_all:

@@ -13,7 +13,6 @@ from .tokens import MAX_TOKEN_LENGTH
 
 SameSite = Literal["lax", "strict", "none"]
 _COOKIE_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-_LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "[::1]", "::1"})
 # Browsers may send several cookies of one name (different paths or domains); a few is normal.
 _MAX_CANDIDATES = 4
 
@@ -21,9 +20,11 @@ _MAX_CANDIDATES = 4
 class CookieTransport:
     """The session token in a cookie: HttpOnly, SameSite=Lax and Secure unless told otherwise.
 
-    `secure=None` (the default) sets `Secure` on every response except those to a localhost
-    host name, so development over plain http works and production never sends the cookie in
-    clear. `max_age="absolute"` makes the cookie live exactly as long as the session may;
+    `Secure` is on by default. Deciding it from the request is unsafe: behind a reverse proxy
+    on the same host the app sees `Host: 127.0.0.1` over plain http although the browser
+    used https. Browsers accept Secure cookies from http://localhost, so local development
+    works; pass `secure=False` for other plain-http set-ups. `max_age="absolute"` makes the
+    cookie live exactly as long as the session may;
     `None` makes it a browser-session cookie; an int fixes it in seconds.
     """
 
@@ -35,17 +36,16 @@ class CookieTransport:
         path: str = "/",
         domain: str | None = None,
         same_site: SameSite = "lax",
-        secure: bool | None = None,
+        secure: bool = True,
         http_only: bool = True,
         partitioned: bool = False,
     ) -> None:
         _check_options(name, path, domain, same_site, secure)
         self.name = name
         self.max_age = max_age
-        needs_secure = name.startswith(("__Host-", "__Secure-")) or same_site == "none"
-        self.secure = True if needs_secure and secure is None else secure
+        self.secure = secure
         self._name_bytes = name.encode("latin-1")
-        self._flags = _flags(path, domain, same_site, http_only, partitioned)
+        self._flags = _flags(path, domain, same_site, http_only, partitioned, secure)
 
     def read(self, scope: Scope) -> list[str]:
         """The values of every cookie with our name, in the order the browser sent them."""
@@ -61,40 +61,25 @@ class CookieTransport:
                         return found
         return found
 
-    def set_cookie(self, scope: Scope, token: str, lifetime_s: int) -> str:
+    def set_cookie(self, token: str, lifetime_s: int) -> str:
         """A `Set-Cookie` value carrying `token`; `lifetime_s` is the session's time left."""
         max_age = lifetime_s if self.max_age == "absolute" else self.max_age
         expiry = "" if max_age is None else f"; Max-Age={max(max_age, 0)}"
-        return f"{self.name}={token}{expiry}{self._flags}{self._secure_flag(scope)}"
+        return f"{self.name}={token}{expiry}{self._flags}"
 
-    def expire_cookie(self, scope: Scope) -> str:
+    def expire_cookie(self) -> str:
         """A `Set-Cookie` value that makes the browser forget the cookie."""
         expired = "; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
-        return f"{self.name}={expired}{self._flags}{self._secure_flag(scope)}"
-
-    def _secure_flag(self, scope: Scope) -> str:
-        if self.secure is None:
-            return "" if _is_local_host(scope) else "; Secure"
-        return "; Secure" if self.secure else ""
-
-
-def _is_local_host(scope: Scope) -> bool:
-    return _host_name(scope) in _LOCAL_HOSTS
-
-
-def _host_name(scope: Scope) -> str:
-    for header, value in scope["headers"]:
-        if header == b"host":
-            host: str = value.decode("latin-1").lower()
-            if host.startswith("["):  # an IPv6 literal, e.g. [::1]:8000
-                return host.partition("]")[0] + "]"
-            return host.partition(":")[0]
-    server = scope.get("server")
-    return str(server[0]) if server else ""
+        return f"{self.name}={expired}{self._flags}"
 
 
 def _flags(
-    path: str, domain: str | None, same_site: SameSite, http_only: bool, partitioned: bool
+    path: str,
+    domain: str | None,
+    same_site: SameSite,
+    http_only: bool,
+    partitioned: bool,
+    secure: bool,
 ) -> str:
     flags = f"; Path={path}"
     if domain is not None:
@@ -104,12 +89,12 @@ def _flags(
     flags += f"; SameSite={same_site.capitalize()}"
     if partitioned:
         flags += "; Partitioned"
+    if secure:
+        flags += "; Secure"
     return flags
 
 
-def _check_options(
-    name: str, path: str, domain: str | None, same_site: str, secure: bool | None
-) -> None:
+def _check_options(name: str, path: str, domain: str | None, same_site: str, secure: bool) -> None:
     if not _COOKIE_NAME.match(name):
         raise ConfigurationError(f"cookie name {name!r} has characters a cookie name cannot")
     if same_site not in ("lax", "strict", "none"):
