@@ -52,7 +52,11 @@ class Store(Protocol):
     # The per-user index: which sessions a user has, scored by last activity (epoch ms).
 
     async def index_add(self, user_id: str, key: str, score_ms: int, ttl_ms: int) -> None:
-        """Add a session to the user's index; the index then lives at least `ttl_ms`."""
+        """Add a session to the user's index; the index then lives at least `ttl_ms`.
+
+        `ttl_ms` is the absolute lifetime, so members scored `ttl_ms` or more before
+        `score_ms` are dead and dropped here: an index never read cannot grow forever.
+        """
         ...
 
     async def index_read(self, user_id: str) -> list[str]:

@@ -103,8 +103,11 @@ class MemoryStore:
         index = self._live_index(user_id)
         if index is None:
             index = self._indexes[user_id] = _Index({}, 0)
+        # A member last active a whole lifetime ago is dead, whoever forgot to remove it.
+        for member in [m for m, score in index.scores.items() if score <= score_ms - ttl_ms]:
+            del index.scores[member]
         index.scores[key] = score_ms
-        index.deadline_ms = score_ms + ttl_ms
+        index.deadline_ms = max(index.deadline_ms, score_ms + ttl_ms)
 
     async def index_read(self, user_id: str) -> list[str]:
         index = self._live_index(user_id)
