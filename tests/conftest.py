@@ -13,10 +13,18 @@ import httpx
 import pytest
 import redis
 import redis.asyncio as redis_asyncio
+from redis.asyncio.cluster import RedisCluster
 
 from sessionward import MemoryStore, RedisStore, Store
 from tests.apps import SECRET
-from tests.redis_server import RedisServer, free_port, require_redis, start_server
+from tests.redis_server import (
+    LocalCluster,
+    RedisServer,
+    free_port,
+    require_redis,
+    start_cluster,
+    start_server,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,7 +48,7 @@ def redis_server() -> Iterator[RedisServer | None]:
             pytest.fail(reason + " (required under CI)")
         pytest.skip(reason)
     yield server
-    server.stop()
+    server.remove()  # and its temp directory
 
 
 @pytest.fixture(scope="session")
@@ -57,14 +65,61 @@ async def redis_client(redis_url: str) -> AsyncIterator[redis_asyncio.Redis]:
     await client.aclose()
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[LocalCluster | None]:
+    """A three-primary Redis Cluster for this test session; None when REDIS_CLUSTER_URL names one.
+
+    Started once (about two seconds: `redis-cli --cluster create` and the wait for every node
+    to report `cluster_state:ok`), then shared by every test that asks for it.
+    """
+    if os.environ.get("REDIS_CLUSTER_URL"):
+        yield None
+        return
+    try:
+        cluster = start_cluster()
+    except (FileNotFoundError, RuntimeError, subprocess.TimeoutExpired) as exc:
+        reason = (
+            f"no Redis Cluster for the cluster tests: {exc}; "
+            "install redis-server and redis-cli or set REDIS_CLUSTER_URL"
+        )
+        if require_redis():
+            pytest.fail(reason + " (required under CI)")
+        pytest.skip(reason)
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url(redis_cluster: LocalCluster | None) -> str:
+    """A cluster node the cluster tests start from. Every primary is flushed before each test."""
+    if redis_cluster is not None:
+        return redis_cluster.url
+    return os.environ["REDIS_CLUSTER_URL"]
+
+
+@pytest.fixture
+async def redis_cluster_client(redis_cluster_url: str) -> AsyncIterator[RedisCluster]:
+    client = RedisCluster.from_url(redis_cluster_url)
+    await client.flushall(target_nodes=RedisCluster.PRIMARIES)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture(params=["memory", "redis", "cluster"])
 async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
-    """Each behavioural test runs once per store; the Redis one talks to a real server."""
+    """Each behavioural test runs once per store: in memory, on a real standalone server, and
+    on a real three-primary cluster (where a session and its user's index sit on different
+    nodes, so anything that is not single-slot-safe fails here)."""
     if request.param == "memory":
         yield MemoryStore()
         return
-    client = redis_asyncio.Redis.from_url(request.getfixturevalue("redis_url"))
-    await client.flushdb()
+    client: redis_asyncio.Redis | RedisCluster
+    if request.param == "cluster":
+        client = RedisCluster.from_url(request.getfixturevalue("redis_cluster_url"))
+        await client.flushall(target_nodes=RedisCluster.PRIMARIES)
+    else:
+        client = redis_asyncio.Redis.from_url(request.getfixturevalue("redis_url"))
+        await client.flushdb()
     yield RedisStore(client)
     await client.aclose()
 

@@ -2,13 +2,22 @@
 
 Layout: `<prefix>s:{<sha256 of the session id>}` is a hash with a `d:<key>` field per session
 key and `m:<name>` meta fields; `<prefix>u:{<user id>}` is a sorted set of a user's session
-hashes scored by last activity. The `{...}` hash tags keep each script on one cluster slot.
+hashes scored by last activity.
+
+Cluster-safe by construction, so one code path serves `redis.asyncio.Redis` and
+`RedisCluster` alike: every script and every pipeline step names exactly one key (the `{...}`
+hash tag pins it to one slot), and the multi-key work (deleting several sessions, reading
+several records) is a non-transactional pipeline of single-key commands, which a cluster
+client splits into one batch per node. There is no MULTI/EXEC: redis-py 5's cluster client
+refuses `pipeline(transaction=True)`, and where a step must be atomic a script on its one key
+is atomic on both clients.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+import asyncio
+from collections.abc import Collection, Mapping, Sequence
+from types import TracebackType
 from typing import Any
 
 from redis import exceptions as redis_errors
@@ -77,22 +86,85 @@ redis.call('PEXPIRE', key, math.min(idle, expires - now))
 return 1
 """
 
-_UNAVAILABLE = (
+# KEYS[1]: a user's index. ARGV[1]: a session key. ARGV[2]: its score (ms). ARGV[3]: TTL (ms).
+# Adds the session and makes the index live at least ARGV[3] more ms, never shortening it: the
+# index must outlive its longest-lived session even if a later sign-in has a shorter lifetime.
+# A script, not ZADD + PEXPIRE, so a crash in between cannot leave an index that never expires.
+# Sent with EVAL, not EVALSHA: sign-in is rare, and EVAL never costs a NOSCRIPT round trip.
+INDEX_ADD = """
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+local ttl = tonumber(ARGV[3])
+if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+return 1
+"""
+
+# What "the store is unavailable" means: the request gets a 503, not a 500. Beyond a dead or
+# slow server this covers a cluster in flux: CLUSTERDOWN and a primary failing over
+# (ClusterDownError, MasterDownError), TRYAGAIN during resharding, a redirect storm that
+# exhausted the client's redirect budget (ClusterError "TTL exhausted", or a raw MOVED/ASK),
+# and RedisClusterException, which redis-py raises when no startup node answers, the slots are
+# not all covered, or the nodes disagree on the slot map. Every call below names keys of one
+# slot each, so a RedisClusterException here means topology, not misuse. A full connection
+# pool (MaxConnectionsError) is a ConnectionError too, though `RedisStore` queues rather than
+# hitting it (see `_pool_limit`).
+_UNAVAILABLE: tuple[type[Exception], ...] = (
     redis_errors.ConnectionError,
     redis_errors.TimeoutError,
-    redis_errors.ClusterDownError,
+    redis_errors.ClusterError,  # incl. ClusterDownError, MasterDownError, "TTL exhausted"
     redis_errors.TryAgainError,
-    redis_errors.ReadOnlyError,
-    redis_errors.MasterDownError,
+    redis_errors.AskError,  # and MovedError, its subclass
+    redis_errors.ReadOnlyError,  # a primary just demoted to replica (Sentinel or cluster)
+    redis_errors.RedisClusterException,  # incl. SlotNotCoveredError
 )
 
 
-@contextmanager
-def _unavailable_as_store_error() -> Iterator[None]:
-    try:
-        yield
-    except _UNAVAILABLE as exc:
-        raise StoreUnavailable(f"Redis is unavailable: {exc}") from exc
+def _pool_limit(client: Redis | RedisCluster) -> int | None:
+    """How many store calls may be in flight before the client's pool runs out, if it can.
+
+    `RedisCluster` gives each node a fixed pool (100 connections by default in redis-py 8)
+    and raises MaxConnectionsError at once when it is exhausted, where `Redis`'s default pool
+    just grows. One hot session lives on one node, so a burst of concurrent requests on it
+    would turn into 503s. Each store call holds at most one connection per node, so capping
+    the calls in flight at the pool size makes the excess wait its turn instead. `None`: the
+    pool is unbounded (2**31), and no cap is needed.
+    """
+    if isinstance(client, RedisCluster):
+        nodes = list(client.nodes_manager.startup_nodes.values()) or client.get_nodes()
+        limits = [getattr(node, "max_connections", None) for node in nodes]
+    else:
+        limits = [getattr(client.connection_pool, "max_connections", None)]
+    known = [limit for limit in limits if isinstance(limit, int) and limit > 0]
+    if not known:
+        return 100  # cannot tell: assume redis-py 8's per-node default
+    return min(known) if min(known) < 2**20 else None
+
+
+class _Call:
+    """`async with self._call:` around every Redis call of the store.
+
+    Waits for a free slot when the pool is bounded (see `_pool_limit`) and turns an outage
+    into `StoreUnavailable`. A class, not `@asynccontextmanager`: it runs on every request.
+    """
+
+    __slots__ = ("_slots",)
+
+    def __init__(self, limit: int | None) -> None:
+        self._slots = asyncio.Semaphore(limit) if limit is not None else None
+
+    async def __aenter__(self) -> None:
+        if self._slots is not None:
+            await self._slots.acquire()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._slots is not None:
+            self._slots.release()
+        if isinstance(exc, _UNAVAILABLE):
+            raise StoreUnavailable(f"Redis is unavailable: {_describe(exc)}") from exc
 
 
 class RedisStore:
@@ -101,8 +173,11 @@ class RedisStore:
     def __init__(self, client: Redis | RedisCluster, *, prefix: str = "sessionward:") -> None:
         self.client = client
         self.prefix = prefix
+        # Sent by SHA; on NOSCRIPT (a fresh server, a promoted replica, SCRIPT FLUSH) redis-py
+        # loads the script (on every primary, for a cluster) and retries once.
         self._load_and_touch = client.register_script(LOAD_AND_TOUCH)
         self._save_if_live = client.register_script(SAVE_IF_LIVE)
+        self._call = _Call(_pool_limit(client))
 
     @classmethod
     def from_url(
@@ -129,7 +204,7 @@ class RedisStore:
         return f"{self.prefix}s:{{{session_key}}}"
 
     async def load(self, key: str, now_ms: int, idle_ttl_ms: int) -> dict[str, str] | None:
-        with _unavailable_as_store_error():
+        async with self._call:
             flat = await self._load_and_touch(keys=[self.key(key)], args=[now_ms, idle_ttl_ms])
         if not flat:
             return None
@@ -149,7 +224,7 @@ class RedisStore:
         for name, value in write.items():
             args += (name, value)
         args += delete
-        with _unavailable_as_store_error():
+        async with self._call:
             saved = await self._save_if_live(keys=[self.key(key)], args=args)
         return bool(saved)
 
@@ -157,34 +232,35 @@ class RedisStore:
         return f"{self.prefix}u:{{{user_id}}}"
 
     async def delete(self, *keys: str) -> None:
+        """One DEL per key, pipelined: the keys sit on different slots (and cluster nodes).
+
+        Not atomic across keys, and need not be: each DEL stands alone, and callers delete
+        sessions before touching the index, so a failure part-way leaves only stale index
+        entries, which the next listing drops.
+        """
         if not keys:
             return
-        with _unavailable_as_store_error():
-            async with self.client.pipeline(transaction=False) as pipe:
-                for key in keys:  # one DEL each: in a cluster the keys live on different slots
-                    pipe.delete(self.key(key))
-                await pipe.execute()
+        async with self._call, self.client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.delete(self.key(key))
+            await pipe.execute()
 
     async def read_records(self, keys: Sequence[str]) -> list[dict[str, str] | None]:
+        """One pipelined HMGET per session: one round trip per node holding any of them."""
         if not keys:
             return []
-        with _unavailable_as_store_error():
-            async with self.client.pipeline(transaction=False) as pipe:
-                for key in keys:
-                    pipe.hmget(self.key(key), RECORD_FIELDS)
-                rows = await pipe.execute()
+        async with self._call, self.client.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.hmget(self.key(key), RECORD_FIELDS)
+            rows = await pipe.execute()
         return [_record(row) for row in rows]
 
     async def index_add(self, user_id: str, key: str, score_ms: int, ttl_ms: int) -> None:
-        index = self.index_key(user_id)
-        with _unavailable_as_store_error():
-            async with self.client.pipeline(transaction=True) as pipe:
-                pipe.zadd(index, {key: score_ms})
-                pipe.pexpire(index, ttl_ms)
-                await pipe.execute()
+        async with self._call:
+            await self.client.eval(INDEX_ADD, 1, self.index_key(user_id), key, score_ms, ttl_ms)
 
     async def index_read(self, user_id: str) -> list[str]:
-        with _unavailable_as_store_error():
+        async with self._call:
             members = await self.client.zrange(self.index_key(user_id), 0, -1)
         return [_text(member) for member in members if isinstance(member, (bytes, str))]
 
@@ -194,13 +270,14 @@ class RedisStore:
         if not scores and not remove:
             return
         index = self.index_key(user_id)
-        with _unavailable_as_store_error():
-            async with self.client.pipeline(transaction=True) as pipe:
-                if scores:
-                    pipe.zadd(index, dict(scores), xx=True)  # never re-add a removed session
-                if remove:
-                    pipe.zrem(index, *remove)
-                await pipe.execute()
+        # Two idempotent steps on one key, so no MULTI: a failure between them leaves stale
+        # entries, which the next listing drops. XX: never re-add a session just removed.
+        async with self._call, self.client.pipeline(transaction=False) as pipe:
+            if scores:
+                pipe.zadd(index, dict(scores), xx=True)
+            if remove:
+                pipe.zrem(index, *remove)
+            await pipe.execute()
 
     async def aclose(self) -> None:
         await self.client.aclose()
@@ -214,6 +291,12 @@ def _record(row: list[bytes | str | None]) -> dict[str, str] | None:
         for name, value in zip(RECORD_FIELDS, row, strict=True)
         if value is not None
     }
+
+
+def _describe(exc: Exception) -> str:
+    """The class and the message: some redis errors (MaxConnectionsError) have no message."""
+    message = str(exc)
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 def _text(value: bytes | str) -> str:

@@ -1,0 +1,62 @@
+"""Many requests on one session at once: merges, last-writer-wins, and sign-in races."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+
+import httpx
+import pytest
+
+from sessionward import Store, UserSessions
+from tests.apps import build_app
+from tests.conftest import client_for
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_200_concurrent_requests_setting_different_keys_all_persist(store: Store) -> None:
+    async with client_for(build_app(store)) as client:
+        await client.post("/session", json={"start": 0})
+        responses = await asyncio.gather(
+            *(client.post("/session", json={f"key-{n}": n}) for n in range(200))
+        )
+        final = (await client.get("/session")).json()
+    assert {response.status_code for response in responses} == {200}
+    assert final == {"start": 0, **{f"key-{n}": n for n in range(200)}}
+
+
+async def test_concurrent_writes_to_one_key_end_with_one_of_the_values(store: Store) -> None:
+    """Same-key writes are last-writer-wins: the value is whole, never a mix."""
+    async with client_for(build_app(store)) as client:
+        await client.post("/session", json={"cart": []})
+        carts = [[n, n, n] for n in range(50)]
+        await asyncio.gather(*(client.post("/session", json={"cart": cart}) for cart in carts))
+        final = (await client.get("/session")).json()
+    assert final["cart"] in carts
+
+
+async def test_sign_in_racing_ordinary_requests_leaves_one_indexed_session(store: Store) -> None:
+    app = build_app(store)
+    async with client_for(app) as client:
+        await client.post("/session", json={"cart": [1]})
+        old_token = client.cookies["session"]
+        old = {"cookie": f"session={old_token}"}
+
+        def ordinary(n: int) -> Awaitable[httpx.Response]:
+            return client.post("/session", json={f"k{n}": n}, headers=old)
+
+        results = await asyncio.gather(
+            *(ordinary(n) for n in range(20)),
+            client.post("/login/ada", headers=old),
+            *(ordinary(n) for n in range(20, 40)),
+        )
+        assert {response.status_code for response in results} == {200}
+        new_token = results[20].cookies["session"]
+        after_old = await client.get("/me", headers=old)
+        after_new = await client.get("/me", headers={"cookie": f"session={new_token}"})
+    users = UserSessions(store, idle_ttl=3600, absolute_ttl=7200)
+    listed = await users.list_sessions("ada")
+    assert [info.public_id for info in listed] == [after_new.json()["id"]]
+    assert after_new.json()["user_id"] == "ada"
+    assert after_old.json() is None or after_old.json()["user_id"] is None
