@@ -15,7 +15,7 @@ from sessionward import CookieSigner, RedisStore, SessionRecord, UserSessions
 from sessionward.tokens import new_session_id
 from tests.apps import SECRET, build_app
 from tests.conftest import Clock, client_for
-from tests.redis_server import free_port
+from tests.redis_server import free_port, start_server
 
 pytestmark = pytest.mark.anyio
 
@@ -231,3 +231,33 @@ async def test_the_user_index_expires_no_sooner_than_its_sessions(
     (session_key,) = [key async for key in redis_client.scan_iter(match="sessionward:s:*")]
     assert index_ttl >= await redis_client.pttl(session_key)
     assert 7_190_000 < index_ttl <= 7_200_000
+
+
+async def test_a_full_redis_still_serves_reads_and_refuses_writes_with_503() -> None:
+    server = start_server()
+    store = RedisStore.from_url(server.url)
+    try:
+        async with client_for(build_app(store)) as client:
+            await client.post("/session", json={"a": 1})
+            await store.client.config_set("maxmemory", 1)  # everything is over the limit now
+            await store.client.config_set("maxmemory-policy", "noeviction")
+            read = await client.get("/session")
+            write = await client.post("/session", json={"b": 2})
+            newcomer = await client.post("/session", json={"c": 3}, headers={"cookie": ""})
+    finally:
+        await store.aclose()
+        server.remove()
+    assert read.status_code == 200
+    assert read.json() == {"a": 1}
+    assert write.status_code == 503
+    assert newcomer.status_code == 503
+
+
+async def test_an_index_that_is_never_listed_does_not_grow_forever(
+    redis_store: RedisStore, redis_client: redis_asyncio.Redis
+) -> None:
+    lifetime_ms = 3_600_000
+    for number in range(30):  # sessions that ended long ago, never removed from the index
+        await redis_store.index_add("ada", f"dead-{number}", number, lifetime_ms)
+    await redis_store.index_add("ada", "live", 10 * lifetime_ms, lifetime_ms)
+    assert await redis_client.zrange("sessionward:u:{ada}", 0, -1) == [b"live"]

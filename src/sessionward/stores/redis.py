@@ -16,6 +16,7 @@ is atomic on both clients.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Collection, Mapping, Sequence
 from types import TracebackType
 from typing import Any
@@ -29,35 +30,28 @@ from ..exceptions import StoreUnavailable
 from ..record import RECORD_FIELDS
 
 # KEYS[1]: the session hash. ARGV[1]: now (ms). ARGV[2]: idle TTL (ms).
-# Returns the fields as a flat [name, value, ...] list, already touched: m:seen is now, m:hits
-# is one more, and the key expires at min(now + idle TTL, m:expires). Returns nil, deleting the
-# key, when the session is idle too long, past m:expires, or lacks readable m:seen/m:expires.
+# Returns the fields as one JSON object, already touched: m:seen is now, m:hits is one more,
+# and the key expires at min(now + idle TTL, m:expires). One string rather than a flat list:
+# a client parses one reply instead of two per field, which is most of a load's client cost.
+# Returns nil, deleting the key, when the session is idle too long, past m:expires, or lacks
+# a readable m:seen/m:expires. The touch is best effort (pcall): a Redis out of memory still
+# serves reads; only writes fail.
 LOAD_AND_TOUCH = """
 local fields = redis.call('HGETALL', KEYS[1])
 if #fields == 0 then return nil end
+local record = {}
+for i = 1, #fields, 2 do record[fields[i]] = fields[i + 1] end
 local now, idle = tonumber(ARGV[1]), tonumber(ARGV[2])
-local seen, expires, hits_at
-for i = 1, #fields, 2 do
-  local name = fields[i]
-  if name == 'm:seen' then seen = tonumber(fields[i + 1]); fields[i + 1] = ARGV[1]
-  elseif name == 'm:expires' then expires = tonumber(fields[i + 1])
-  elseif name == 'm:hits' then hits_at = i + 1 end
-end
+local seen, expires = tonumber(record['m:seen']), tonumber(record['m:expires'])
 if not seen or not expires or now >= expires or now >= seen + idle then
   redis.call('DEL', KEYS[1])
   return nil
 end
-local hits = 1
-if hits_at then
-  hits = (tonumber(fields[hits_at]) or 0) + 1
-  fields[hits_at] = tostring(hits)
-else
-  fields[#fields + 1] = 'm:hits'
-  fields[#fields + 1] = '1'
-end
-redis.call('HSET', KEYS[1], 'm:seen', ARGV[1], 'm:hits', hits)
+record['m:seen'] = ARGV[1]
+record['m:hits'] = tostring((tonumber(record['m:hits']) or 0) + 1)
+redis.pcall('HSET', KEYS[1], 'm:seen', ARGV[1], 'm:hits', record['m:hits'])
 redis.call('PEXPIRE', KEYS[1], math.min(idle, expires - now))
-return fields
+return cjson.encode(record)
 """
 
 # KEYS[1]: the session hash. ARGV[1]: now (ms). ARGV[2]: idle TTL (ms). ARGV[3]: '1' to create
@@ -86,14 +80,17 @@ redis.call('PEXPIRE', key, math.min(idle, expires - now))
 return 1
 """
 
-# KEYS[1]: a user's index. ARGV[1]: a session key. ARGV[2]: its score (ms). ARGV[3]: TTL (ms).
-# Adds the session and makes the index live at least ARGV[3] more ms, never shortening it: the
+# KEYS[1]: a user's index. ARGV[1]: a session key. ARGV[2]: its score (ms). ARGV[3]: TTL (ms),
+# the absolute lifetime. Drops members scored a whole lifetime before ARGV[2] (dead, whoever
+# forgot to remove them, so an index never listed cannot grow without bound), adds the
+# session, and makes the index live at least ARGV[3] more ms, never shortening it: the
 # index must outlive its longest-lived session even if a later sign-in has a shorter lifetime.
 # A script, not ZADD + PEXPIRE, so a crash in between cannot leave an index that never expires.
 # Sent with EVAL, not EVALSHA: sign-in is rare, and EVAL never costs a NOSCRIPT round trip.
 INDEX_ADD = """
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 local ttl = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[2]) - ttl)
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
 return 1
 """
@@ -114,6 +111,7 @@ _UNAVAILABLE: tuple[type[Exception], ...] = (
     redis_errors.TryAgainError,
     redis_errors.AskError,  # and MovedError, its subclass
     redis_errors.ReadOnlyError,  # a primary just demoted to replica (Sentinel or cluster)
+    redis_errors.OutOfMemoryError,  # maxmemory reached with noeviction: writes fail
     redis_errors.RedisClusterException,  # incl. SlotNotCoveredError
 )
 
@@ -208,7 +206,11 @@ class RedisStore:
             flat = await self._load_and_touch(keys=[self.key(key)], args=[now_ms, idle_ttl_ms])
         if not flat:
             return None
-        return {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat) - 1, 2)}
+        try:
+            record = json.loads(_text(flat))
+        except ValueError:  # unreadable bytes planted in the hash: treat as no session
+            return None
+        return record if isinstance(record, dict) else None
 
     async def save(
         self,
