@@ -37,15 +37,15 @@ import platform
 import pstats
 import random
 import shutil
-import socket
 import statistics
 import subprocess
-import tempfile
+import sys
 import time
 import timeit
 from collections.abc import Callable, Coroutine, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -68,6 +68,11 @@ from starsessions import SessionMiddleware as StarsessionsMiddleware
 from starsessions.stores.redis import RedisStore as StarsessionsRedisStore
 
 from sessionward import MemoryStore, RedisStore, SessionMiddleware
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.redis_server import start_server  # noqa: E402
 
 SECRET = "benchmark-secret-key-0123456789abcdefghijklmnop"
 DAY = 24 * 3600
@@ -244,55 +249,6 @@ class CountingConnection(Connection):
     def pack_command(self, *args: EncodableT) -> list[bytes]:
         COUNTS.commands += 1  # pipelines pack each of their commands through here too
         return super().pack_command(*args)
-
-
-@dataclass
-class RedisServer:
-    port: int
-    process: subprocess.Popen[bytes]
-    directory: str
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        shutil.rmtree(self.directory, ignore_errors=True)
-
-
-def start_redis() -> RedisServer:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("redis-server is not on PATH")
-    for _ in range(3):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port: int = probe.getsockname()[1]
-        directory = tempfile.mkdtemp(prefix="sessionward-bench-redis-")
-        command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
-        command += ["--appendonly", "no", "--dir", directory]
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        server = RedisServer(port, process, directory)
-        client = redis.Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + 10
-        try:
-            while process.poll() is None and time.monotonic() < deadline:
-                try:
-                    if client.ping():
-                        return server
-                except redis.ConnectionError:
-                    time.sleep(0.02)
-        finally:
-            client.close()
-        server.stop()
-    raise SystemExit("could not start redis-server on a free loopback port")
 
 
 def counting_client(url: str) -> redis_asyncio.Redis:
@@ -576,7 +532,7 @@ def _fmt(value: float | None, digits: int = 1, suffix: str = "") -> str:
 
 
 async def benchmark(args: argparse.Namespace) -> None:
-    server = None if args.no_redis else start_redis()
+    server = None if args.no_redis else start_server()
     clients: list[redis_asyncio.Redis] = []
     stats_client: redis.Redis | None = None
     try:
@@ -613,7 +569,7 @@ async def benchmark(args: argparse.Namespace) -> None:
         if stats_client is not None:
             stats_client.close()
         if server is not None:
-            server.stop()
+            server.remove()
 
 
 def report(

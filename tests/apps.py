@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
+import httpx
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -161,3 +162,26 @@ class RecordingStore:
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+
+BUDGET = {"anonymous": 0, "read-only": 1, "untouched": 1, "modifying": 2}
+
+
+async def round_trips_by_request(
+    client: httpx.AsyncClient, round_trips: Callable[[], int]
+) -> dict[str, int]:
+    """Round trips each kind of request costs, once the scripts are loaded and a session set."""
+    await client.post("/session", json={"a": 1})  # loads the scripts, opens connections
+    await client.post("/session", json={"a": 2})
+    spent = {}
+    for name, method, path, options in [
+        ("anonymous", "GET", "/session", {"headers": {"cookie": ""}}),
+        ("read-only", "GET", "/session", {}),
+        ("untouched", "GET", "/untouched", {}),
+        ("modifying", "POST", "/session", {"json": {"a": 3}}),
+    ]:
+        before = round_trips()
+        response = await client.request(method, path, **options)  # type: ignore[arg-type]
+        assert response.status_code == 200
+        spent[name] = round_trips() - before
+    return spent

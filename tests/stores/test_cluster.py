@@ -29,7 +29,7 @@ from redis.backoff import ExponentialBackoff
 from sessionward import CookieSigner, RedisStore, SessionRecord, UserSessions
 from sessionward.stores.redis import INDEX_ADD, LOAD_AND_TOUCH, SAVE_IF_LIVE
 from sessionward.tokens import new_session_id
-from tests.apps import SECRET, build_app
+from tests.apps import BUDGET, SECRET, build_app, round_trips_by_request
 from tests.conftest import ROOT, client_for
 from tests.redis_server import (
     LocalCluster,
@@ -195,20 +195,8 @@ async def test_round_trips_per_request_are_the_same_as_on_one_server(
     counted_cluster_store: RedisStore, sends: Sends
 ) -> None:
     async with client_for(build_app(counted_cluster_store)) as client:
-        await client.post("/session", json={"a": 1})  # loads the scripts, opens connections
-        await client.post("/session", json={"a": 2})
-        budget = {}
-        for name, method, path, options in [
-            ("anonymous", "GET", "/session", {"headers": {"cookie": ""}}),
-            ("read-only", "GET", "/session", {}),
-            ("untouched", "GET", "/untouched", {}),
-            ("modifying", "POST", "/session", {"json": {"a": 3}}),
-        ]:
-            before = sends.total
-            response = await client.request(method, path, **options)  # type: ignore[arg-type]
-            assert response.status_code == 200
-            budget[name] = sends.total - before
-    assert budget == {"anonymous": 0, "read-only": 1, "untouched": 1, "modifying": 2}
+        spent = await round_trips_by_request(client, lambda: sends.total)
+    assert spent == BUDGET
 
 
 @pytest.mark.parametrize("count", [1, 10, 100])

@@ -13,7 +13,7 @@ from redis.asyncio.connection import Connection
 
 from sessionward import CookieSigner, RedisStore, SessionRecord, UserSessions
 from sessionward.tokens import new_session_id
-from tests.apps import SECRET, build_app
+from tests.apps import BUDGET, SECRET, build_app, round_trips_by_request
 from tests.conftest import Clock, client_for
 from tests.redis_server import free_port, start_server
 
@@ -137,20 +137,8 @@ async def test_an_anonymous_reader_creates_no_key(
 
 async def test_round_trips_per_request(counted_store: RedisStore) -> None:
     async with client_for(build_app(counted_store)) as client:
-        await client.post("/session", json={"a": 1})  # loads both scripts into the server
-        await client.post("/session", json={"a": 2})
-        budget = {}
-        for name, method, path, options in [
-            ("anonymous", "GET", "/session", {"headers": {"cookie": ""}}),
-            ("read-only", "GET", "/session", {}),
-            ("untouched", "GET", "/untouched", {}),
-            ("modifying", "POST", "/session", {"json": {"a": 3}}),
-        ]:
-            before = CountingConnection.round_trips
-            response = await client.request(method, path, **options)  # type: ignore[arg-type]
-            assert response.status_code == 200
-            budget[name] = CountingConnection.round_trips - before
-    assert budget == {"anonymous": 0, "read-only": 1, "untouched": 1, "modifying": 2}
+        spent = await round_trips_by_request(client, lambda: CountingConnection.round_trips)
+    assert spent == BUDGET
 
 
 async def test_a_stopped_redis_gives_503_with_retry_after() -> None:
