@@ -797,7 +797,7 @@ async def _hot_path_step_functions() -> list[tuple[str, Callable[[], object]]]:
         MutableHeaders(scope=message).add_vary_header("Cookie")
 
     def client_ip_step() -> object:
-        from sessionward.devices import client_ip
+        from sessionward.addresses import client_ip
 
         return client_ip(browser.template("/read"), None)
 

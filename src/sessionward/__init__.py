@@ -1,8 +1,9 @@
 """sessionward: signed, Redis-backed, device-aware sessions for Starlette and FastAPI."""
 
+from .addresses import TrustedProxies
 from .auth import get_session, login, logout, refresh_token, user_sessions
 from .bearer import BearerClaims, BearerSigner, JWTKey
-from .devices import Device, TrustedProxies, parse_user_agent
+from .devices import Device, parse_user_agent
 from .events import Events, SessionEvent
 from .exceptions import (
     ConfigurationError,

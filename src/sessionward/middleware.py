@@ -18,7 +18,8 @@ from typing import Literal
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .devices import MAX_USER_AGENT_CHARS, TrustedProxies, client_ip, parse_user_agent
+from .addresses import TrustedProxies, client_ip
+from .devices import MAX_USER_AGENT_CHARS, parse_user_agent
 from .events import Events
 from .exceptions import ConfigurationError, InvalidToken, StoreUnavailable
 from .record import AGENT, IP, SessionRecord, data_fields, device_fields, split_fields
