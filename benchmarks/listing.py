@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from sessionward import MemoryStore, RedisStore, SessionRecord, Store, UserSessions  # noqa: E402
 from sessionward.devices import parse_user_agent  # noqa: E402
+from sessionward.record import device_to_fields  # noqa: E402
 from tests.redis_server import start_server  # noqa: E402
 
 COUNTS = (1, 10, 100, 1000)
@@ -53,7 +54,7 @@ async def fill(store: Store, count: int, now_ms: int) -> None:
             now_ms - number,
             user_id="ada",
             ip="203.0.113.7",
-            device=device,
+            device_fields=device_to_fields(device),
         )
         await store.save(key, record.to_fields(), (), now_ms, HOUR_MS, create=True)
         await store.index_add("ada", key, now_ms, HOUR_MS)

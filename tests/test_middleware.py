@@ -300,3 +300,16 @@ async def test_a_response_start_without_headers_still_gets_its_cookie(store: Sto
         response = await client.get("/")
     assert response.status_code == 200
     assert "session=" in response.headers["set-cookie"]
+
+
+async def test_cookie_joins_the_apps_own_vary_header(store: Store) -> None:
+    app = build_app(store)
+
+    async def varying(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(str(request.session.get("n")), headers={"vary": "Accept"})
+
+    app.router.routes.append(Route("/varying", varying))
+    async with client_for(app) as client:
+        await client.post("/session", json={"n": 1})
+        response = await client.get("/varying")
+    assert response.headers.get_list("vary") == ["Accept, Cookie"]

@@ -51,6 +51,8 @@ class TrustedProxies:
             address = _parse_ip(address)
         if not isinstance(address, (IPv4Address, IPv6Address)):
             return False
+        if not self._networks:
+            return False
         address = _unmap(address)
         return any(address in network for network in self._networks)
 
@@ -85,7 +87,7 @@ def client_ip(scope: Scope, trusted: TrustedProxies | None) -> str | None:
     """
     peer = _peer(scope)
     if peer is None or trusted is None or peer not in trusted:
-        return None if peer is None else str(peer)
+        return None if peer is None else _text(peer)
     vouched = peer
     for node in reversed(trusted.forwarded_nodes(scope)):
         hop = _parse_node(node)
@@ -95,6 +97,11 @@ def client_ip(scope: Scope, trusted: TrustedProxies | None) -> str | None:
             return str(hop)
         vouched = hop
     return str(vouched)
+
+
+@lru_cache(maxsize=4096)
+def _text(address: IPAddress) -> str:
+    return str(address)
 
 
 def _peer(scope: Scope) -> IPAddress | None:

@@ -22,7 +22,7 @@ from .addresses import TrustedProxies, client_ip
 from .devices import MAX_USER_AGENT_CHARS, parse_user_agent
 from .events import Events
 from .exceptions import ConfigurationError, InvalidToken, StoreUnavailable
-from .record import AGENT, IP, SessionRecord, data_fields, device_fields, split_fields
+from .record import AGENT, IP, SessionRecord, data_fields, device_to_fields, split_fields
 from .request_session import RequestSession
 from .session import Session
 from .stores import MemoryStore, Store
@@ -181,7 +181,7 @@ class SessionMiddleware:
         agent_hash = _hash_agent(agent)
         if agent_hash != record.agent_hash:
             changes[AGENT] = agent_hash
-            changes.update(device_fields(parse_user_agent(agent.decode("latin-1"))))
+            changes.update(device_to_fields(parse_user_agent(agent.decode("latin-1"))))
         return changes
 
     def new_record(
@@ -196,7 +196,7 @@ class SessionMiddleware:
             user_id=user_id,
             ip=ip,
             first_ip=ip,
-            device=parse_user_agent(agent.decode("latin-1")),
+            device_fields=device_to_fields(parse_user_agent(agent.decode("latin-1"))),
             agent_hash=_hash_agent(agent),
             transport=transport,
         )
@@ -271,10 +271,12 @@ def _add_headers(message: Message, current: RequestSession, cookie: str | None) 
     read_a_session = current.session.accessed and current.session_id is not None
     if not read_a_session and cookie is None:
         return
-    message.setdefault("headers", [])
-    headers = MutableHeaders(scope=message)
-    headers.add_vary_header("Cookie")
+    if not any(name.lower() == b"vary" for name, _ in message.get("headers", ())):
+        message["headers"] = [*message.get("headers", ()), (b"vary", b"Cookie")]
+    else:  # merge into the app's own Vary; the common case above skips the parsing
+        MutableHeaders(scope=message).add_vary_header("Cookie")
     if cookie is not None:
+        headers = MutableHeaders(scope=message)
         headers.append("set-cookie", cookie)
         cache_control = headers.get("cache-control", "").lower()
         if not any(word in cache_control for word in _NOT_CACHEABLE):

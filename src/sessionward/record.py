@@ -48,8 +48,8 @@ class SessionRecord:
     user_id: str | None = None
     ip: str | None = None
     first_ip: str | None = None
-    device: Device | None = None
-    agent_hash: str | None = None  # which user-agent string `device` was parsed from
+    device_fields: Mapping[str, str] | None = None  # as stored; `device` parses them on demand
+    agent_hash: str | None = None  # which user-agent string the device was parsed from
     transport: str = "cookie"
 
     @classmethod
@@ -72,7 +72,7 @@ class SessionRecord:
             user_id=meta.get(USER) or None,
             ip=meta.get(IP) or None,
             first_ip=meta.get(FIRST_IP) or None,
-            device=device_from_fields(meta),
+            device_fields=_device_part(meta),
             agent_hash=meta.get(AGENT) or None,
             transport=meta.get(TRANSPORT) or "cookie",
         )
@@ -92,15 +92,25 @@ class SessionRecord:
             AGENT: self.agent_hash,
         }
         fields.update((name, value) for name, value in optional.items() if value is not None)
-        if self.device is not None:
-            fields.update(device_fields(self.device))
+        if self.device_fields:
+            fields.update(self.device_fields)
         return fields
+
+    @property
+    def device(self) -> Device | None:
+        """The device, read from its fields only when asked (a device list, not every request)."""
+        return device_from_fields(self.device_fields) if self.device_fields else None
 
     def replace(self, **changes: object) -> SessionRecord:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
 
-def device_fields(device: Device) -> dict[str, str]:
+def _device_part(meta: Mapping[str, str | None]) -> dict[str, str] | None:
+    part = {name: value for name in DEVICE_FIELDS if (value := meta.get(name))}
+    return part or None
+
+
+def device_to_fields(device: Device) -> dict[str, str]:
     return {
         LABEL: device.label,
         KIND: device.kind,

@@ -41,7 +41,7 @@ class RequestSession:
     ) -> None:
         self.middleware = middleware
         self.session = session
-        self.session_id = session_id  # the live session's secret id; None until one is stored
+        self.session_id = session_id
         self.record = record
         self.bearer = bearer  # authenticated by a JWT: never answered with a cookie
         self.degraded = degraded  # the store was down at load: anonymous and read-only
@@ -50,8 +50,14 @@ class RequestSession:
         self.meta_changes = meta_changes or {}  # a new IP or user-agent to record
 
     @property
-    def key(self) -> str | None:
-        return session_hash(self.session_id) if self.session_id is not None else None
+    def session_id(self) -> str | None:
+        """The live session's secret id; `None` until one is stored."""
+        return self._session_id
+
+    @session_id.setter
+    def session_id(self, session_id: str | None) -> None:
+        self._session_id = session_id
+        self.key = session_hash(session_id) if session_id is not None else None
 
     @property
     def user_id(self) -> str | None:
@@ -88,7 +94,7 @@ class RequestSession:
 
     async def save_changes(self) -> None:
         session, key = self.session, self.key
-        changes = session.changes() if session.accessed else None
+        changes = session.changes() if session.may_have_changed else None
         if key is None or not (changes or self.meta_changes):
             return
         write = dict(self.meta_changes)

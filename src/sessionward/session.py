@@ -51,7 +51,7 @@ def loads(text: str) -> Any:
 
     `1e400` and `NaN` would load as floats no save could write back (or response render).
     """
-    return json.loads(text, parse_float=_finite_float, parse_constant=_no_constant)
+    return _DECODER.decode(text)
 
 
 def _finite_float(text: str) -> float:
@@ -71,6 +71,9 @@ def _is_utf8(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+_DECODER = json.JSONDecoder(parse_float=_finite_float, parse_constant=_no_constant)
 
 
 def _check_key(key: object) -> str:
@@ -120,6 +123,11 @@ class Session(dict[str, Any]):
         self.cleared = False
 
     # -- change tracking ------------------------------------------------------------------
+
+    @property
+    def may_have_changed(self) -> bool:
+        """False when nothing was written and no list or dict was handed out: skip the diff."""
+        return self.modified or self._handed_all or bool(self._handed)
 
     def changes(self) -> Changes:
         """Compare each value that may have changed with its stored JSON."""
