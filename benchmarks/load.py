@@ -115,7 +115,8 @@ def keys_without_ttl(url: str) -> int:
 
 def start_app(redis_url: str, port: int) -> subprocess.Popen[bytes]:
     environment = {**os.environ, "SESSIONWARD_SECRET_KEYS": SECRET, "REDIS_URL": redis_url}
-    environment.update(HOST="127.0.0.1", PORT=str(port))
+    # Plain http on loopback: httpx, unlike a browser, keeps Secure cookies to https.
+    environment.update(HOST="127.0.0.1", PORT=str(port), SESSIONWARD_COOKIE_SECURE="false")
     return subprocess.Popen(
         [sys.executable, str(ROOT / "examples" / "app.py")],
         env=environment,
