@@ -11,6 +11,7 @@ credential that a cross-site page could borrow.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -27,18 +28,16 @@ class DeviceEndpoints:
         self.trusted_origins = {_netloc(origin) for origin in trusted_origins}
 
     async def list_sessions(self, request: Request) -> Response:
-        me = get_session(request)
-        if me is None or me.user_id is None:
-            return _not_signed_in()
+        me = self._signed_in(request, changes_state=False)
+        if isinstance(me, Response):
+            return me
         sessions = await user_sessions(request).list_sessions(me.user_id, current=me.public_id)
         return JSONResponse({"sessions": [info.to_dict() for info in sessions]}, headers=_PRIVATE)
 
     async def revoke_one(self, request: Request) -> Response:
-        me = get_session(request)
-        if me is None or me.user_id is None:
-            return _not_signed_in()
-        if me.transport == "cookie" and not _same_origin(request, self.trusted_origins):
-            return _cross_origin()
+        me = self._signed_in(request, changes_state=True)
+        if isinstance(me, Response):
+            return me
         public_id = request.path_params["public_id"]
         if public_id == me.public_id:
             await logout(request)
@@ -47,13 +46,29 @@ class DeviceEndpoints:
         return Response(status_code=204, headers=_PRIVATE)
 
     async def revoke_others(self, request: Request) -> Response:
+        me = self._signed_in(request, changes_state=True)
+        if isinstance(me, Response):
+            return me
+        ended = await user_sessions(request).revoke_all(me.user_id, keep=me.public_id)
+        return JSONResponse({"revoked": ended}, headers=_PRIVATE)
+
+    def _signed_in(self, request: Request, *, changes_state: bool) -> _Me | Response:
+        """The signed-in caller, or the 401 or 403 to answer instead."""
         me = get_session(request)
         if me is None or me.user_id is None:
             return _not_signed_in()
-        if me.transport == "cookie" and not _same_origin(request, self.trusted_origins):
+        if (
+            changes_state
+            and me.transport == "cookie"
+            and not _same_origin(request, self.trusted_origins)
+        ):
             return _cross_origin()
-        ended = await user_sessions(request).revoke_all(me.user_id, keep=me.public_id)
-        return JSONResponse({"revoked": ended}, headers=_PRIVATE)
+        return _Me(me.user_id, me.public_id)
+
+
+class _Me(NamedTuple):
+    user_id: str
+    public_id: str
 
 
 def device_routes(*, trusted_origins: Sequence[str] = ()) -> list[BaseRoute]:
