@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -334,3 +335,47 @@ async def test_a_cookie_login_on_a_bearer_request_is_refused(store: Store, clock
         token = (await api.post("/api/login/ada")).json()["token"]
         with pytest.raises(ValueError, match="transport='bearer'"):
             await api.post("/login/ada", headers={"authorization": f"Bearer {token}"})
+
+
+async def test_a_dict_stored_before_login_and_changed_after_is_saved(store: Store) -> None:
+    app = build_app(store)
+
+    async def profile_then_login(request: Request) -> Response:
+        profile = {"theme": "light"}
+        request.session["profile"] = profile
+        await login(request, "ada")
+        profile["theme"] = "dark"
+        return PlainTextResponse("ok")
+
+    app.router.routes.append(Route("/profile-login", profile_then_login, methods=["POST"]))
+    async with browser(app) as client:
+        await client.post("/profile-login")
+        assert (await client.get("/session")).json() == {"profile": {"theme": "dark"}}
+
+
+async def test_simultaneous_sign_ins_under_a_limit_of_one_leave_one_signed_in(
+    store: Store,
+) -> None:
+    app = build_app(store, max_sessions_per_user=1)
+    for _ in range(5):
+        async with browser(app) as laptop, browser(app) as phone:
+            await asyncio.gather(laptop.post("/login/ada"), phone.post("/login/ada"))
+            signed_in = [(await client.get("/me")).json() is not None for client in (laptop, phone)]
+        assert signed_in.count(True) == 1
+        await UserSessions(store, idle_ttl=3600, absolute_ttl=7200).revoke_all("ada")
+
+
+@pytest.mark.parametrize("user_id", ["ada\ud800", "", "x" * 513])
+async def test_an_unstorable_user_id_is_refused_the_same_on_every_store(
+    store: Store, user_id: str
+) -> None:
+    app = build_app(store)
+
+    async def sign_in_raw(request: Request) -> Response:
+        await login(request, user_id)
+        return PlainTextResponse("unreachable")
+
+    app.router.routes.append(Route("/raw-login", sign_in_raw, methods=["POST"]))
+    async with browser(app) as client:
+        with pytest.raises(ValueError, match="user_id"):
+            await client.post("/raw-login")

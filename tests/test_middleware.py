@@ -313,3 +313,9 @@ async def test_cookie_joins_the_apps_own_vary_header(store: Store) -> None:
         await client.post("/session", json={"n": 1})
         response = await client.get("/varying")
     assert response.headers.get_list("vary") == ["Accept, Cookie"]
+
+
+async def test_max_session_bytes_counts_utf8_bytes(store: Store) -> None:
+    async with client_for(build_app(store, max_session_bytes=1000)) as client:
+        with pytest.raises(SessionError, match="max_session_bytes=1000"):
+            await client.post("/session", json={"note": "\U0001f600" * 300})  # 1200 bytes

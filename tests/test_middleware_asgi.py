@@ -291,3 +291,36 @@ def test_user_agents_are_cut_before_they_are_fingerprinted() -> None:
     huge = b"Mozilla/5.0 " + b"x" * 60_000
     scope = {"type": "http", "headers": [(b"user-agent", huge)]}
     assert len(_user_agent(scope)) == MAX_USER_AGENT_CHARS
+
+
+def test_a_list_stored_before_accept_and_changed_after_is_saved(fresh_store: Store) -> None:
+    async def collecting(websocket: WebSocket) -> None:
+        items: list[str] = []
+        websocket.session["items"] = items
+        await websocket.accept()
+        items.append("apple")
+        await websocket.send_text("added")
+        await websocket.close()
+
+    app = websocket_app(fresh_store)
+    app.router.routes.append(WebSocketRoute("/collect", collecting))
+    with TestClient(app) as client:
+        client.post("/", json={"user": "ada"})
+        with client.websocket_connect("/collect") as websocket:
+            assert websocket.receive_text() == "added"
+        assert client.get("/").json() == {"user": "ada", "items": ["apple"]}
+
+
+def test_login_after_the_websocket_was_accepted_is_refused(fresh_store: Store) -> None:
+    async def late_login(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await login(websocket, "ada")
+
+    app = websocket_app(fresh_store)
+    app.router.routes.append(WebSocketRoute("/late", late_login))
+    with (
+        TestClient(app) as client,
+        pytest.raises(RuntimeError, match="after the response started"),
+        client.websocket_connect("/late") as websocket,
+    ):
+        websocket.receive_text()

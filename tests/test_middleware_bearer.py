@@ -189,3 +189,11 @@ async def test_refusals_touch_nothing_in_the_store(store: Store, clock: Clock) -
         for token in forged_tokens(clock()).values():
             assert_refused(await api.post("/session", json={"a": 1}, headers=auth(token)))
     assert recording.calls == []
+
+
+async def test_a_signed_token_with_a_non_ascii_sid_is_refused_not_a_500(
+    store: Store, clock: Clock
+) -> None:
+    token = BearerSigner(KEY_1).issue("sess\u00e3o-42", "ada", now=clock())
+    async with client_for(bearer_app(store, clock)) as api:
+        assert_refused(await api.get("/me", headers=auth(token)))

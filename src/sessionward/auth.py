@@ -54,12 +54,27 @@ async def login(
     separate session for an API or mobile client and return its JWT for the client to send
     as `Authorization: Bearer <token>`.
     """
-    if not isinstance(user_id, str) or not user_id:
-        raise ValueError(f"user_id must be a non-empty str, not {user_id!r}")
+    _check_user_id(user_id)
     if transport == "bearer":
         return await _login_bearer(connection, user_id)
     await _login_cookie(connection, user_id)
     return None
+
+
+MAX_USER_ID_LENGTH = 512
+
+
+def _check_user_id(user_id: object) -> None:
+    """Both stores must take the id as it is: text that encodes to UTF-8, of sane length."""
+    if not isinstance(user_id, str) or not user_id or len(user_id) > MAX_USER_ID_LENGTH:
+        raise ValueError(
+            f"user_id must be a non-empty str of at most {MAX_USER_ID_LENGTH} characters, "
+            f"not {user_id!r:.80}"
+        )
+    try:
+        user_id.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"user_id {user_id!r:.80} is not valid Unicode text") from None
 
 
 async def _login_cookie(connection: HTTPConnection, user_id: str) -> None:
@@ -85,7 +100,7 @@ async def _login_bearer(connection: HTTPConnection, user_id: str) -> str:
     if not await middleware.create_session(session_id, record, {}):
         raise RuntimeError("the session store refused a brand-new session id")
     await middleware.users.emit("session.login", key, record)
-    await middleware.users.enforce_limit(user_id, keep=key)
+    await middleware.users.enforce_limit(user_id, key, record.created_at_ms)
     return bearer.signer.issue(session_id, user_id, now=now_ms / 1000)
 
 

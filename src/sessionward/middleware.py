@@ -230,7 +230,7 @@ class SessionMiddleware:
                     await _refuse(scope, send)
                     return
                 _add_headers(message, current, cookie)
-                started = True
+                started = current.answered = True
             await send(message)
 
         try:
@@ -253,7 +253,7 @@ class SessionMiddleware:
                 if cookie is not None:
                     headers = [*message.get("headers", []), (b"set-cookie", cookie.encode())]
                     message = {**message, "headers": headers}
-                accepted = True
+                accepted = current.answered = True
             await send(message)
 
         try:

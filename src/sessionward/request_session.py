@@ -15,7 +15,7 @@ from starlette.types import Scope
 from .events import EventType
 from .exceptions import SessionError, StoreUnavailable
 from .record import DATA_PREFIX, SessionRecord, data_fields
-from .session import Changes, Session, dumps
+from .session import Changes, Session, dumps, encoded_size
 from .tokens import new_session_id, session_hash
 
 if TYPE_CHECKING:
@@ -48,6 +48,7 @@ class RequestSession:
         self.send_cookie = resign  # (re)send the cookie: signed with an old key, or a new id
         self.expire_cookie = False  # tell the browser to forget its cookie
         self.meta_changes = meta_changes or {}  # a new IP or user-agent to record
+        self.answered = False  # the response started (or the websocket was accepted)
 
     @property
     def session_id(self) -> str | None:
@@ -87,6 +88,11 @@ class RequestSession:
 
     async def save_or_end(self) -> None:
         """Save without touching the cookie: bearer requests, and websockets after accept."""
+        if self.session_id is None and dict.__len__(self.session):
+            logger.warning(
+                "sessionward: a session first written after the websocket was accepted is "
+                "not stored (its cookie could not be sent); write before accept()"
+            )
         if self.session.cleared:
             await self.end("session.logout")
         else:
@@ -130,6 +136,11 @@ class RequestSession:
         The data is kept (a cart survives sign-in) unless the session belonged to another
         user: what one person left in a shared browser must not pass to the next.
         """
+        if self.answered:
+            raise RuntimeError(
+                "login() was called after the response started (or the websocket was "
+                "accepted): the new session cookie could no longer be sent. Sign in first."
+            )
         middleware, old_key, old_record = self.middleware, self.key, self.record
         if old_record is not None and old_record.user_id not in (None, user_id):
             self.session.clear()
@@ -148,12 +159,12 @@ class RequestSession:
                 await middleware.users.forget(old_record.user_id, old_key)
         self.send_cookie = True
         await middleware.users.emit("session.login", key, record)
-        await middleware.users.enforce_limit(user_id, keep=key)
+        await middleware.users.enforce_limit(user_id, key, record.created_at_ms)
 
     async def _store_new(self, record: SessionRecord, session_id: str) -> bool:
         """Store the whole session under `session_id` with `record`, and adopt it."""
         values = self.session.serialised()
-        size = sum(len(k) + len(v) for k, v in values.items())
+        size = sum(encoded_size(k) + encoded_size(v) for k, v in values.items())
         self._check_size(size)
         if not await self.middleware.create_session(session_id, record, values):
             logger.error("sessionward: the store refused a new session id; nothing saved")
@@ -202,7 +213,10 @@ class RequestSession:
         limit = self.middleware.max_session_bytes
         if size <= limit:
             return
-        sizes = sorted(((len(dumps(k, v)), k) for k, v in dict.items(self.session)), reverse=True)
+        session = self.session
+        sizes = sorted(
+            ((encoded_size(dumps(k, v)), k) for k, v in dict.items(session)), reverse=True
+        )
         largest = ", ".join(f"{key!r} ({length} bytes)" for length, key in sizes[:3])
         raise SessionError(
             f"the session is {size} bytes, over max_session_bytes={limit}; largest keys: "

@@ -65,6 +65,11 @@ def _no_constant(text: str) -> float:
     raise ValueError(f"{text} is not JSON")
 
 
+def encoded_size(text: str) -> int:
+    """Bytes as stored (UTF-8), which is what `max_session_bytes` limits."""
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
+
+
 def _is_utf8(text: str) -> bool:
     try:
         text.encode("utf-8")
@@ -139,7 +144,8 @@ class Session(dict[str, Any]):
                 write[key] = text
         delete = [key for key in baseline if not dict.__contains__(self, key)]
         size = sum(
-            len(key) + len(write.get(key) or self._text_for_size(key)) for key in dict.keys(self)
+            encoded_size(key) + encoded_size(write.get(key) or self._text_for_size(key))
+            for key in dict.keys(self)
         )
         return Changes(write, delete, size)
 
@@ -190,6 +196,7 @@ class Session(dict[str, Any]):
         self._assigned[name] = dumps(name, value)
         self.accessed = self.modified = True
         dict.__setitem__(self, name, value)
+        self._hand_out(name, value)  # the caller keeps the list or dict it just stored
 
     def _hand_out(self, key: str, value: Any) -> Any:
         if isinstance(value, _MUTABLE):

@@ -30,7 +30,8 @@ def session_hash(session_id: str) -> str:
 
     Stores only ever see this SHA-256, so a leaked Redis dump cannot be replayed as cookies.
     """
-    return hashlib.sha256(session_id.encode("ascii")).hexdigest()
+    # Our ids are ASCII; a bearer `sid` is whatever text was signed, so take any string.
+    return hashlib.sha256(session_id.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

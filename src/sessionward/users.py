@@ -125,16 +125,23 @@ class UserSessions:
         """Index a newly signed-in session (before it exists: a stale entry is harmless)."""
         await self.store.index_add(user_id, key, now_ms, self.absolute_ttl_ms)
 
-    async def enforce_limit(self, user_id: str, keep: str) -> None:
-        """Past `max_sessions_per_user`, sign out the least recently used sessions."""
+    async def enforce_limit(self, user_id: str, keep: str, created_at_ms: int) -> None:
+        """Past `max_sessions_per_user`, sign out the least recently used older sessions.
+
+        Only sessions created before `keep` may go: a sign-in made at the same moment
+        enforces the limit itself, so two simultaneous sign-ins cannot end each other.
+        """
         limit = self.max_sessions_per_user
         if limit is None:
             return
-        others = [item for item in await self._live(user_id) if item[0] != keep]
-        excess = len(others) + 1 - limit
+        live = await self._live(user_id)
+        mine = (created_at_ms, keep)
+        older = [item for item in live if (item[1].created_at_ms, item[0]) < mine]
+        total = len(live) + (0 if any(key == keep for key, _ in live) else 1)
+        excess = min(total - limit, len(older))
         if excess > 0:
-            others.sort(key=lambda item: item[1].last_seen_at_ms)
-            await self._end(others[:excess], user_id, "session.revoked")
+            older.sort(key=lambda item: item[1].last_seen_at_ms)
+            await self._end(older[:excess], user_id, "session.revoked")
 
     async def forget(self, user_id: str, key: str) -> None:
         """Drop a session that has already been deleted from the user's index."""

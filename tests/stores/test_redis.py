@@ -249,3 +249,20 @@ async def test_an_index_that_is_never_listed_does_not_grow_forever(
         await redis_store.index_add("ada", f"dead-{number}", number, lifetime_ms)
     await redis_store.index_add("ada", "live", 10 * lifetime_ms, lifetime_ms)
     assert await redis_client.zrange("sessionward:u:{ada}", 0, -1) == [b"live"]
+
+
+async def test_a_redis_refusing_writes_for_want_of_replicas_still_serves_reads() -> None:
+    server = start_server()
+    store = RedisStore.from_url(server.url)
+    try:
+        async with client_for(build_app(store)) as client:
+            await client.post("/session", json={"a": 1})
+            await store.client.config_set("min-replicas-to-write", 1)
+            read = await client.get("/session")
+            write = await client.post("/session", json={"b": 2})
+    finally:
+        await store.aclose()
+        server.remove()
+    assert read.status_code == 200
+    assert read.json() == {"a": 1}
+    assert write.status_code == 503

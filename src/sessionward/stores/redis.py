@@ -19,7 +19,7 @@ import asyncio
 import json
 from collections.abc import Collection, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeGuard
 
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis, RedisCluster
@@ -34,8 +34,8 @@ from ..record import RECORD_FIELDS
 # and the key expires at min(now + idle TTL, m:expires). One string rather than a flat list:
 # a client parses one reply instead of two per field, which is most of a load's client cost.
 # Returns nil, deleting the key, when the session is idle too long, past m:expires, or lacks
-# a readable m:seen/m:expires. The touch is best effort (pcall): a Redis out of memory still
-# serves reads; only writes fail.
+# a readable m:seen/m:expires. The touch is best effort (pcall): a Redis that refuses writes
+# (out of memory, NOREPLICAS, MISCONF) still serves reads; only writes fail, with a 503.
 LOAD_AND_TOUCH = """
 local fields = redis.call('HGETALL', KEYS[1])
 if #fields == 0 then return nil end
@@ -50,7 +50,7 @@ end
 record['m:seen'] = ARGV[1]
 record['m:hits'] = tostring((tonumber(record['m:hits']) or 0) + 1)
 redis.pcall('HSET', KEYS[1], 'm:seen', ARGV[1], 'm:hits', record['m:hits'])
-redis.call('PEXPIRE', KEYS[1], math.min(idle, expires - now))
+redis.pcall('PEXPIRE', KEYS[1], math.min(idle, expires - now))
 return cjson.encode(record)
 """
 
@@ -161,7 +161,7 @@ class _Call:
     ) -> None:
         if self._slots is not None:
             self._slots.release()
-        if isinstance(exc, _UNAVAILABLE):
+        if isinstance(exc, _UNAVAILABLE) or _refuses_writes(exc):
             raise StoreUnavailable(f"Redis is unavailable: {_describe(exc)}") from exc
 
 
@@ -293,6 +293,16 @@ def _record(row: list[bytes | str | None]) -> dict[str, str] | None:
         for name, value in zip(RECORD_FIELDS, row, strict=True)
         if value is not None
     }
+
+
+# Error codes of a server that is up but refuses to write for now: answer 503, not 500.
+_REFUSING = frozenset({"NOREPLICAS", "MISCONF", "BUSY", "MASTERDOWN", "OOM"})
+
+
+def _refuses_writes(exc: BaseException | None) -> TypeGuard[redis_errors.ResponseError]:
+    if not isinstance(exc, redis_errors.ResponseError):
+        return False
+    return str(exc).split(" ", 1)[0] in _REFUSING
 
 
 def _describe(exc: Exception) -> str:
