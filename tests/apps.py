@@ -150,7 +150,7 @@ class RecordingStore:
         self.calls.append("index_add")
         await self.inner.index_add(user_id, key, score_ms, ttl_ms)
 
-    async def index_read(self, user_id: str) -> list[str]:
+    async def index_read(self, user_id: str) -> dict[str, int]:
         self.calls.append("index_read")
         return await self.inner.index_read(user_id)
 

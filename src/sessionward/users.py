@@ -20,6 +20,9 @@ from .record import SessionRecord
 from .stores import Store
 
 _PUBLIC_ID = re.compile(r"^[0-9a-f]{64}$")
+# A sign-in indexes its session just before storing it (so a crash leaves a stale entry, never
+# an unindexed session). A listing in between must not drop that entry as stale.
+SIGN_IN_GRACE_MS = 60_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,16 +156,18 @@ class UserSessions:
         await self.events.emit(event)
 
     async def _live(self, user_id: str) -> list[tuple[str, SessionRecord]]:
-        keys = await self.store.index_read(user_id)
+        indexed = await self.store.index_read(user_id)
+        keys = list(indexed)
         now_ms = int(self.clock() * 1000)
         live: list[tuple[str, SessionRecord]] = []
         stale: list[str] = []
         for key, meta in zip(keys, await self.store.read_records(keys), strict=True):
             record = SessionRecord.from_fields(meta) if meta else None
-            if record is None or record.user_id != user_id or not self._alive(record, now_ms):
-                stale.append(key)
-            else:
+            if record is not None and record.user_id == user_id and self._alive(record, now_ms):
                 live.append((key, record))
+            elif record is not None or indexed[key] < now_ms - SIGN_IN_GRACE_MS:
+                stale.append(key)
+            # else: indexed moments ago, not stored yet: a sign-in in progress, keep it
         scores = {key: record.last_seen_at_ms for key, record in live}
         await self.store.index_update(user_id, scores, stale)
         return live

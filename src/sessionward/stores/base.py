@@ -59,8 +59,8 @@ class Store(Protocol):
         """
         ...
 
-    async def index_read(self, user_id: str) -> list[str]:
-        """The session keys in the user's index, least recently active first."""
+    async def index_read(self, user_id: str) -> dict[str, int]:
+        """The session keys in the user's index and their scores, least recently active first."""
         ...
 
     async def index_update(

@@ -109,11 +109,11 @@ class MemoryStore:
         index.scores[key] = score_ms
         index.deadline_ms = max(index.deadline_ms, score_ms + ttl_ms)
 
-    async def index_read(self, user_id: str) -> list[str]:
+    async def index_read(self, user_id: str) -> dict[str, int]:
         index = self._live_index(user_id)
         if index is None:
-            return []
-        return sorted(index.scores, key=index.scores.__getitem__)
+            return {}
+        return dict(sorted(index.scores.items(), key=lambda item: item[1]))
 
     async def index_update(
         self, user_id: str, scores: Mapping[str, int], remove: Collection[str]

@@ -19,7 +19,7 @@ import asyncio
 import json
 from collections.abc import Collection, Mapping, Sequence
 from types import TracebackType
-from typing import Any, TypeGuard
+from typing import Any, TypeGuard, cast
 
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis, RedisCluster
@@ -261,10 +261,10 @@ class RedisStore:
         async with self._call:
             await self.client.eval(INDEX_ADD, 1, self.index_key(user_id), key, score_ms, ttl_ms)
 
-    async def index_read(self, user_id: str) -> list[str]:
+    async def index_read(self, user_id: str) -> dict[str, int]:
         async with self._call:
-            members = await self.client.zrange(self.index_key(user_id), 0, -1)
-        return [_text(member) for member in members if isinstance(member, (bytes, str))]
+            members = await self.client.zrange(self.index_key(user_id), 0, -1, withscores=True)
+        return {_text(member): int(score) for member, score in cast(_Scored, members)}
 
     async def index_update(
         self, user_id: str, scores: Mapping[str, int], remove: Collection[str]
@@ -297,6 +297,9 @@ def _record(row: list[bytes | str | None]) -> dict[str, str] | None:
 
 # Error codes of a server that is up but refuses to write for now: answer 503, not 500.
 _REFUSING = frozenset({"NOREPLICAS", "MISCONF", "BUSY", "MASTERDOWN", "OOM"})
+
+
+_Scored = list[tuple[bytes | str, float]]
 
 
 def _refuses_writes(exc: BaseException | None) -> TypeGuard[redis_errors.ResponseError]:
