@@ -7,7 +7,6 @@ so the middleware never needs to know which store it talks to.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import cast
@@ -100,9 +99,6 @@ class SessionRecord:
     def device(self) -> Device | None:
         """The device, read from its fields only when asked (a device list, not every request)."""
         return device_from_fields(self.device_fields) if self.device_fields else None
-
-    def replace(self, **changes: object) -> SessionRecord:
-        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
 
 def _device_part(meta: Mapping[str, str | None]) -> dict[str, str] | None:

@@ -7,6 +7,7 @@ The middleware builds one per request and keeps it in `scope["sessionward"]`; `l
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import TYPE_CHECKING
 
@@ -147,7 +148,7 @@ class RequestSession:
         now_ms = middleware.now_ms()
         record = middleware.new_record(scope, now_ms, user_id)
         if old_record is not None and old_record.first_ip:
-            record = record.replace(first_ip=old_record.first_ip)
+            record = dataclasses.replace(record, first_ip=old_record.first_ip)
         session_id = new_session_id()
         key = session_hash(session_id)
         await middleware.users.add(user_id, key, now_ms)  # first: a stale entry is harmless
