@@ -91,8 +91,8 @@ class RequestSession:
         """Save without touching the cookie: bearer requests, and websockets after accept."""
         if self.session_id is None and dict.__len__(self.session):
             logger.warning(
-                "sessionward: a session first written after the websocket was accepted is "
-                "not stored (its cookie could not be sent); write before accept()"
+                "sessionward: a session first written where no cookie can be sent (after "
+                "websocket.accept(), or after a bearer session ended) is not stored"
             )
         if self.session.cleared:
             await self.end("session.logout")
