@@ -221,20 +221,26 @@ async def test_the_user_index_expires_no_sooner_than_its_sessions(
     assert 7_190_000 < index_ttl <= 7_200_000
 
 
-async def test_a_full_redis_still_serves_reads_and_refuses_writes_with_503() -> None:
+@pytest.fixture
+async def private_store() -> AsyncIterator[RedisStore]:
+    """A store on a redis-server of its own: these tests reconfigure the server."""
     server = start_server()
     store = RedisStore.from_url(server.url)
-    try:
-        async with client_for(build_app(store)) as client:
-            await client.post("/session", json={"a": 1})
-            await store.client.config_set("maxmemory", 1)  # everything is over the limit now
-            await store.client.config_set("maxmemory-policy", "noeviction")
-            read = await client.get("/session")
-            write = await client.post("/session", json={"b": 2})
-            newcomer = await client.post("/session", json={"c": 3}, headers={"cookie": ""})
-    finally:
-        await store.aclose()
-        server.remove()
+    yield store
+    await store.aclose()
+    server.remove()
+
+
+async def test_a_full_redis_still_serves_reads_and_refuses_writes_with_503(
+    private_store: RedisStore,
+) -> None:
+    async with client_for(build_app(private_store)) as client:
+        await client.post("/session", json={"a": 1})
+        await private_store.client.config_set("maxmemory", 1)  # everything is over the limit
+        await private_store.client.config_set("maxmemory-policy", "noeviction")
+        read = await client.get("/session")
+        write = await client.post("/session", json={"b": 2})
+        newcomer = await client.post("/session", json={"c": 3}, headers={"cookie": ""})
     assert read.status_code == 200
     assert read.json() == {"a": 1}
     assert write.status_code == 503
@@ -251,18 +257,14 @@ async def test_an_index_that_is_never_listed_does_not_grow_forever(
     assert await redis_client.zrange("sessionward:u:{ada}", 0, -1) == [b"live"]
 
 
-async def test_a_redis_refusing_writes_for_want_of_replicas_still_serves_reads() -> None:
-    server = start_server()
-    store = RedisStore.from_url(server.url)
-    try:
-        async with client_for(build_app(store)) as client:
-            await client.post("/session", json={"a": 1})
-            await store.client.config_set("min-replicas-to-write", 1)
-            read = await client.get("/session")
-            write = await client.post("/session", json={"b": 2})
-    finally:
-        await store.aclose()
-        server.remove()
+async def test_a_redis_refusing_writes_for_want_of_replicas_still_serves_reads(
+    private_store: RedisStore,
+) -> None:
+    async with client_for(build_app(private_store)) as client:
+        await client.post("/session", json={"a": 1})
+        await private_store.client.config_set("min-replicas-to-write", 1)
+        read = await client.get("/session")
+        write = await client.post("/session", json={"b": 2})
     assert read.status_code == 200
     assert read.json() == {"a": 1}
     assert write.status_code == 503
