@@ -13,6 +13,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from sessionward import CookieSigner, SessionError, SessionMiddleware, Store
+from sessionward.tokens import session_hash
 from tests.apps import OLD_SECRET, SECRET, RecordingStore, build_app
 from tests.conftest import Clock, client_for
 
@@ -177,6 +178,24 @@ async def test_an_idle_session_expires(store: Store, clock: Clock) -> None:
         clock.advance(59)
         assert (await client.get("/session")).json() == {"a": 1}
         clock.advance(59)  # activity moved the deadline: still alive 118 s after creation
+        assert (await client.get("/session")).json() == {"a": 1}
+        clock.advance(60)
+        assert (await client.get("/session")).json() == {}
+
+
+async def test_a_session_stored_by_0_1_lives_by_the_configured_idle_ttl(
+    store: Store, clock: Clock
+) -> None:
+    """Records written before sessions carried their own idle TTL (no `m:idle`) still load."""
+    async with client_for(build_app(store, idle_ttl=60, clock=clock)) as client:
+        await client.post("/session", json={"a": 1})
+        session_id = CookieSigner([SECRET]).verify(client.cookies["session"]).session_id
+        key, now_ms = session_hash(session_id), int(clock() * 1000)
+        assert await store.save(key, {}, ["m:idle"], now_ms, 60_000, create=False)
+        (meta,) = await store.read_records([key])
+        assert meta is not None
+        assert "m:idle" not in meta
+        clock.advance(59)
         assert (await client.get("/session")).json() == {"a": 1}
         clock.advance(60)
         assert (await client.get("/session")).json() == {}

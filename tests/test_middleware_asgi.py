@@ -28,8 +28,8 @@ from sessionward import (
     Store,
     login,
 )
+from sessionward.client import _user_agent
 from sessionward.devices import MAX_USER_AGENT_CHARS
-from sessionward.middleware import _user_agent
 from tests.apps import SECRET
 from tests.conftest import client_for
 from tests.redis_server import free_port

@@ -3,6 +3,7 @@
 from .addresses import TrustedProxies
 from .auth import get_session, login, logout, refresh_token, user_sessions
 from .bearer import BearerClaims, BearerSigner, JWTKey
+from .config import SessionConfig
 from .devices import Device, parse_user_agent
 from .events import Events, SessionEvent
 from .exceptions import (
@@ -38,6 +39,7 @@ __all__ = [
     "MemoryStore",
     "RedisStore",
     "Session",
+    "SessionConfig",
     "SessionError",
     "SessionEvent",
     "SessionInfo",

@@ -11,11 +11,8 @@ from typing import Literal, overload
 
 from starlette.requests import HTTPConnection
 
-from .exceptions import ConfigurationError, StoreUnavailable
-from .middleware import SessionMiddleware
+from .exceptions import StoreUnavailable
 from .request_session import RequestSession
-from .tokens import new_session_id, session_hash
-from .transports import BearerTransport
 from .users import SessionInfo, UserSessions
 
 
@@ -86,22 +83,16 @@ async def _login_cookie(connection: HTTPConnection, user_id: str) -> None:
         )
     if current.degraded:
         raise StoreUnavailable("cannot sign in while the session store is unavailable")
-    await current.rotate(connection.scope, user_id)
+    await current.sign_in(user_id)
 
 
 async def _login_bearer(connection: HTTPConnection, user_id: str) -> str:
-    middleware = _current(connection).middleware
-    bearer = _bearer_of(middleware)
-    now_ms = middleware.now_ms()
-    record = middleware.new_record(connection.scope, now_ms, user_id, transport="bearer")
-    session_id = new_session_id()
-    key = session_hash(session_id)
-    await middleware.users.add(user_id, key, now_ms)  # first: a stale entry is harmless
-    if not await middleware.create_session(session_id, record, {}):
-        raise RuntimeError("the session store refused a brand-new session id")
-    await middleware.users.emit("session.login", key, record)
-    await middleware.users.enforce_limit(user_id, key, record.created_at_ms)
-    return bearer.signer.issue(session_id, user_id, now=now_ms / 1000)
+    current = _current(connection)
+    core = current.core
+    bearer = core.config.bearer_transport()
+    signed_in = await core.sign_in(user_id, current.client, transport="bearer", values={})
+    now = signed_in.record.created_at_ms / 1000
+    return bearer.signer.issue(signed_in.session_id, user_id, now=now)
 
 
 async def refresh_token(connection: HTTPConnection) -> str:
@@ -111,19 +102,12 @@ async def refresh_token(connection: HTTPConnection) -> str:
     every request, so a revoked session cannot be refreshed.
     """
     current = _current(connection)
-    bearer = _bearer_of(current.middleware)
+    config = current.core.config
+    bearer = config.bearer_transport()
     if not current.bearer or current.session_id is None or current.record is None:
         raise ValueError("refresh_token() needs a request authenticated by a bearer token")
     user_id = current.record.user_id or ""
-    return bearer.signer.issue(current.session_id, user_id, now=current.middleware.clock())
-
-
-def _bearer_of(middleware: SessionMiddleware) -> BearerTransport:
-    if middleware.bearer is None:
-        raise ConfigurationError(
-            "bearer sessions need SessionMiddleware(..., bearer=BearerTransport(BearerSigner(...)))"
-        )
-    return middleware.bearer
+    return bearer.signer.issue(current.session_id, user_id, now=config.clock())
 
 
 async def logout(connection: HTTPConnection) -> None:
@@ -143,4 +127,4 @@ def get_session(connection: HTTPConnection) -> SessionInfo | None:
 
 def user_sessions(connection: HTTPConnection) -> UserSessions:
     """The middleware's `UserSessions`: list and revoke any user's sessions from a handler."""
-    return _current(connection).middleware.users
+    return _current(connection).core.users

@@ -3,6 +3,10 @@
 A session is stored as a flat map of string fields. Session keys live under `d:<key>` (one
 JSON value each); the record's own facts live under `m:<name>`. Both stores keep this shape,
 so the middleware never needs to know which store it talks to.
+
+It also holds the one liveness rule (`remaining_ms`): when a session has ended, and how long it
+may live after a request. The Redis scripts repeat it in Lua and the memory store applies it;
+`tests/test_record.py` pins every copy to this one on the same edge cases.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ META_PREFIX = "m:"
 CREATED = "m:created"
 EXPIRES = "m:expires"
 SEEN = "m:seen"
+IDLE = "m:idle"  # the session's own idle TTL (ms); absent in records written by 0.1
 HITS = "m:hits"
 USER = "m:user"
 IP = "m:ip"
@@ -33,12 +38,34 @@ SYSTEM = "m:os"
 HARDWARE = "m:hw"
 DEVICE_FIELDS = (LABEL, KIND, BROWSER, SYSTEM, HARDWARE)
 # What listing a user's devices reads of each session: everything but the data.
-RECORD_FIELDS = (CREATED, EXPIRES, SEEN, HITS, USER, IP, FIRST_IP, AGENT, TRANSPORT, *DEVICE_FIELDS)
+RECORD_FIELDS = (
+    CREATED,
+    EXPIRES,
+    SEEN,
+    IDLE,
+    HITS,
+    USER,
+    IP,
+    FIRST_IP,
+    AGENT,
+    TRANSPORT,
+    *DEVICE_FIELDS,
+)
+
+
+DAY_MS = 24 * 3600 * 1000
+# The middleware's default idle TTL: what a record from 0.1, which has no `m:idle`, lives by
+# unless the middleware says otherwise.
+DEFAULT_IDLE_TTL_MS = 14 * DAY_MS
 
 
 @dataclass(frozen=True, slots=True)
 class SessionRecord:
-    """Facts about a session that are not its data. Times are Unix epoch milliseconds."""
+    """Facts about a session that are not its data. Times are Unix epoch milliseconds.
+
+    The record carries its own lifetimes: `idle_ttl_ms`, and `expires_at_ms`, the absolute
+    deadline. Every store reads them from the record, so each session may have its own.
+    """
 
     created_at_ms: int
     expires_at_ms: int
@@ -50,30 +77,36 @@ class SessionRecord:
     device_fields: Mapping[str, str] | None = None  # as stored; `device` parses them on demand
     agent_hash: str | None = None  # which user-agent string the device was parsed from
     transport: str = "cookie"
+    idle_ttl_ms: int = DEFAULT_IDLE_TTL_MS
 
     @classmethod
-    def from_fields(cls, meta: Mapping[str, str | None]) -> SessionRecord | None:
-        """Read the record back; `None` when a required field is missing or not a number."""
-        try:
-            created, expires, seen = (
-                int(meta[CREATED] or ""),
-                int(meta[EXPIRES] or ""),
-                int(meta[SEEN] or ""),
-            )
-            hits = int(meta.get(HITS) or 1)
-        except (KeyError, ValueError):
+    def from_fields(
+        cls, meta: Mapping[str, str | None], idle_ttl_ms: int = DEFAULT_IDLE_TTL_MS
+    ) -> SessionRecord | None:
+        """Read the record back; `None` when a required field is missing or not a number.
+
+        `idle_ttl_ms` is the default for a record that does not carry its own (one from 0.1).
+        """
+        created, expires, seen = (
+            stored_int(meta.get(CREATED)),
+            stored_int(meta.get(EXPIRES)),
+            stored_int(meta.get(SEEN)),
+        )
+        if created is None or expires is None or seen is None:
             return None
+        get = meta.get
         return cls(
             created,
             expires,
             seen,
-            hits,
-            user_id=meta.get(USER) or None,
-            ip=meta.get(IP) or None,
-            first_ip=meta.get(FIRST_IP) or None,
+            stored_int(get(HITS)) or 1,
+            user_id=get(USER) or None,
+            ip=get(IP) or None,
+            first_ip=get(FIRST_IP) or None,
             device_fields=_device_part(meta),
-            agent_hash=meta.get(AGENT) or None,
-            transport=meta.get(TRANSPORT) or "cookie",
+            agent_hash=get(AGENT) or None,
+            transport=get(TRANSPORT) or "cookie",
+            idle_ttl_ms=_idle_or(get(IDLE), idle_ttl_ms),
         )
 
     def to_fields(self) -> dict[str, str]:
@@ -81,6 +114,7 @@ class SessionRecord:
             CREATED: str(self.created_at_ms),
             EXPIRES: str(self.expires_at_ms),
             SEEN: str(self.last_seen_at_ms),
+            IDLE: str(self.idle_ttl_ms),
             HITS: str(self.hits),
             TRANSPORT: self.transport,
         }
@@ -95,10 +129,59 @@ class SessionRecord:
             fields.update(self.device_fields)
         return fields
 
+    def remaining_ms(self, now_ms: int) -> int | None:
+        """How long the session may live after a request at `now_ms`; `None` once it has ended."""
+        return remaining_ms(now_ms, self.last_seen_at_ms, self.expires_at_ms, self.idle_ttl_ms)
+
     @property
     def device(self) -> Device | None:
         """The device, read from its fields only when asked (a device list, not every request)."""
         return device_from_fields(self.device_fields) if self.device_fields else None
+
+
+# -- the liveness rule ----------------------------------------------------------------------
+
+
+def remaining_ms(
+    now_ms: int, last_seen_at_ms: int, expires_at_ms: int, idle_ttl_ms: int
+) -> int | None:
+    """The one liveness rule: how long a session may live after a request at `now_ms`.
+
+    A session has ended once it has been idle for its idle TTL or reached its absolute
+    deadline; otherwise it may live the shorter of the two from now. `None` means ended.
+    """
+    if now_ms >= expires_at_ms or now_ms >= last_seen_at_ms + idle_ttl_ms:
+        return None
+    return min(idle_ttl_ms, expires_at_ms - now_ms)
+
+
+def touch_ttl_ms(meta: Mapping[str, str], now_ms: int, idle_ttl_ms: int) -> int | None:
+    """`remaining_ms` read from stored fields; `None` when they are missing or unreadable.
+
+    `idle_ttl_ms` stands in for a record without its own `m:idle`. The stores call this (or
+    its Lua copies) on every load and save.
+    """
+    seen, expires = stored_int(meta.get(SEEN)), stored_int(meta.get(EXPIRES))
+    if seen is None or expires is None:
+        return None
+    return remaining_ms(now_ms, seen, expires, _idle_or(meta.get(IDLE), idle_ttl_ms))
+
+
+# Stored numbers are plain decimal digits. Python's int() also takes "+1", " 1" and "1_0";
+# Lua's tonumber takes "0x1" and "1e3": reading only digits keeps both stores in step.
+_MAX_DIGITS = 15  # epoch ms fit in 13; Lua's doubles are exact to 2**53
+
+
+def stored_int(text: str | None) -> int | None:
+    """A stored whole number, or `None` when it is missing or not plain digits."""
+    if not text or len(text) > _MAX_DIGITS or not text.isascii() or not text.isdigit():
+        return None
+    return int(text)
+
+
+def _idle_or(text: str | None, default_ms: int) -> int:
+    idle = stored_int(text)
+    return default_ms if idle is None else idle
 
 
 def _device_part(meta: Mapping[str, str | None]) -> dict[str, str] | None:
@@ -169,18 +252,3 @@ def split_fields(fields: Mapping[str, str]) -> tuple[dict[str, str], dict[str, s
 def data_fields(values: Mapping[str, str]) -> dict[str, str]:
     """Session keys and their JSON as store fields."""
     return {DATA_PREFIX + key: text for key, text in values.items()}
-
-
-def touch_ttl_ms(meta: Mapping[str, str], now_ms: int, idle_ttl_ms: int) -> int | None:
-    """How long a session may live after a request at `now_ms`; `None` if it is dead.
-
-    Dead means idle for `idle_ttl_ms`, past its absolute deadline, or unreadable. This is the
-    rule the Redis script applies too; keeping it here keeps the two stores in step.
-    """
-    try:
-        seen, expires = int(meta[SEEN]), int(meta[EXPIRES])
-    except (KeyError, ValueError):
-        return None
-    if now_ms >= expires or now_ms >= seen + idle_ttl_ms:
-        return None
-    return min(idle_ttl_ms, expires - now_ms)

@@ -1,26 +1,22 @@
-"""One request's session: what was loaded, and how it is saved, rotated and ended.
+"""One request's session: what was loaded, what changed, and the cookie decision.
 
-The middleware builds one per request and keeps it in `scope["sessionward"]`; `login` and
-`logout` act on it. Every cookie decision (send, re-send, expire, leave alone) is made in
-`save`, from the flags the other steps set.
+The middleware builds one per request and keeps it in `scope["sessionward"]`; the request
+helpers (`login`, `logout`, ...) act on it. It works through a `SessionCore` and never sees the
+middleware. Every cookie decision (send, re-send, expire, leave alone) is made in `save`, from
+the flags the other steps set.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-from typing import TYPE_CHECKING
 
-from starlette.types import Scope
-
+from .client import Client
+from .core import Loaded, SessionCore
 from .events import EventType
 from .exceptions import SessionError, StoreUnavailable
 from .record import DATA_PREFIX, SessionRecord, data_fields
 from .session import Changes, Session, dumps, encoded_size
 from .tokens import new_session_id, session_hash
-
-if TYPE_CHECKING:
-    from .middleware import SessionMiddleware
 
 logger = logging.getLogger("sessionward")
 
@@ -30,25 +26,26 @@ class RequestSession:
 
     def __init__(
         self,
-        middleware: SessionMiddleware,
-        session: Session,
+        core: SessionCore,
+        client: Client,
         session_id: str | None = None,
-        record: SessionRecord | None = None,
+        loaded: Loaded | None = None,
         *,
         bearer: bool = False,
         degraded: bool = False,
         resign: bool = False,
-        meta_changes: dict[str, str] | None = None,
     ) -> None:
-        self.middleware = middleware
-        self.session = session
+        self.core = core
+        self.client = client
+        self.session = Session(loaded.data if loaded is not None else None)
         self.session_id = session_id
-        self.record = record
+        self.record = loaded.record if loaded is not None else None
         self.bearer = bearer  # authenticated by a JWT: never answered with a cookie
         self.degraded = degraded  # the store was down at load: anonymous and read-only
         self.send_cookie = resign  # (re)send the cookie: signed with an old key, or a new id
         self.expire_cookie = False  # tell the browser to forget its cookie
-        self.meta_changes = meta_changes or {}  # a new IP or user-agent to record
+        # A new IP or user-agent to record, saved with the next write (or on its own).
+        self.meta_changes = client.changes(self.record) if self.record is not None else {}
         self.answered = False  # the response started (or the websocket was accepted)
 
     @property
@@ -67,7 +64,7 @@ class RequestSession:
 
     # -- saving ----------------------------------------------------------------------------
 
-    async def save(self, scope: Scope) -> str | None:
+    async def save(self) -> str | None:
         """Persist what the request changed; return a `Set-Cookie` value if the cookie changes."""
         session = self.session
         if self.degraded:
@@ -82,7 +79,7 @@ class RequestSession:
             await self.end("session.logout" if self.user_id is not None else None)
         if self.session_id is None:
             if dict.__len__(session):  # a first write, or an ended session filled again
-                return await self._create(scope)
+                return await self._create()
             return self._expired_cookie()
         await self.save_changes()
         return self._cookie() if self.send_cookie else None
@@ -110,11 +107,9 @@ class RequestSession:
             self._check_size(changes.size)
             write.update(data_fields(changes.write))
             delete = [DATA_PREFIX + name for name in changes.delete]
-        middleware = self.middleware
-        now_ms = middleware.now_ms()
-        if await middleware.store.save(
-            key, write, delete, now_ms, middleware.idle_ttl_ms, create=False
-        ):
+        config = self.core.config
+        now_ms = config.now_ms()
+        if await config.store.save(key, write, delete, now_ms, config.idle_ttl_ms, create=False):
             if changes is not None:
                 session.mark_saved(changes)
             self.meta_changes.clear()
@@ -124,14 +119,20 @@ class RequestSession:
 
     # -- new ids ---------------------------------------------------------------------------
 
-    async def _create(self, scope: Scope) -> str | None:
-        record = self.middleware.new_record(scope, self.middleware.now_ms())
-        if not await self._store_new(record, new_session_id()):
+    async def _create(self) -> str | None:
+        """Store the session a visitor just wrote to for the first time, under a new id."""
+        values, size = self._serialised()
+        session_id = new_session_id()
+        key = session_hash(session_id)
+        record = self.core.new_record(self.client, self.core.config.now_ms())
+        if not await self.core.create(key, record, values):
+            logger.error("sessionward: the store refused a new session id; nothing saved")
             return None
-        await self.middleware.users.emit("session.created", self.key or "", record)
+        self._adopt(session_id, record, values, size)
+        await self.core.users.emit("session.created", key, record)
         return self._cookie()
 
-    async def rotate(self, scope: Scope, user_id: str) -> None:
+    async def sign_in(self, user_id: str) -> None:
         """Sign the browser in as `user_id` under a new id; the old id dies at once.
 
         The data is kept (a cart survives sign-in) unless the session belonged to another
@@ -142,39 +143,31 @@ class RequestSession:
                 "login() was called after the response started (or the websocket was "
                 "accepted): the new session cookie could no longer be sent. Sign in first."
             )
-        middleware, old_key, old_record = self.middleware, self.key, self.record
-        if old_record is not None and old_record.user_id not in (None, user_id):
+        old = (self.key, self.record) if self.key is not None and self.record else None
+        if old is not None and old[1].user_id not in (None, user_id):
             self.session.clear()
-        now_ms = middleware.now_ms()
-        record = middleware.new_record(scope, now_ms, user_id)
-        if old_record is not None and old_record.first_ip:
-            record = dataclasses.replace(record, first_ip=old_record.first_ip)
-        session_id = new_session_id()
-        key = session_hash(session_id)
-        await middleware.users.add(user_id, key, now_ms)  # first: a stale entry is harmless
-        if not await self._store_new(record, session_id):
-            raise RuntimeError("the session store refused a brand-new session id")
-        if old_key is not None and old_record is not None:
-            await middleware.store.delete(old_key)
-            if old_record.user_id is not None:
-                await middleware.users.forget(old_record.user_id, old_key)
+        values, size = self._serialised()
+        signed_in = await self.core.sign_in(
+            user_id, self.client, transport="cookie", values=values, replacing=old
+        )
+        self._adopt(signed_in.session_id, signed_in.record, values, size)
         self.send_cookie = True
-        await middleware.users.emit("session.login", key, record)
-        await middleware.users.enforce_limit(user_id, key, record.created_at_ms)
 
-    async def _store_new(self, record: SessionRecord, session_id: str) -> bool:
-        """Store the whole session under `session_id` with `record`, and adopt it."""
+    def _serialised(self) -> tuple[dict[str, str], int]:
+        """Every key's JSON and their size in bytes, checked against `max_session_bytes`."""
         values = self.session.serialised()
         size = sum(encoded_size(k) + encoded_size(v) for k, v in values.items())
         self._check_size(size)
-        if not await self.middleware.create_session(session_id, record, values):
-            logger.error("sessionward: the store refused a new session id; nothing saved")
-            return False
+        return values, size
+
+    def _adopt(
+        self, session_id: str, record: SessionRecord, values: dict[str, str], size: int
+    ) -> None:
+        """Make a just-stored session this request's, with `values` as its saved baseline."""
         self.session.mark_saved(Changes(values, [], size), replace=True)
         self.session_id, self.record = session_id, record
         self.meta_changes.clear()
         self.expire_cookie = False
-        return True
 
     # -- ending ----------------------------------------------------------------------------
 
@@ -183,12 +176,7 @@ class RequestSession:
         key, record = self.key, self.record
         if key is None or record is None:
             return
-        users = self.middleware.users
-        await self.middleware.store.delete(key)  # first: a crash leaves a stale index entry
-        if record.user_id is not None:
-            await users.forget(record.user_id, key)
-        if event is not None:
-            await users.emit(event, key, record)
+        await self.core.end(key, record, event=event)
         self.session_id = self.record = None
         self.send_cookie, self.expire_cookie = False, True
         self.meta_changes.clear()
@@ -199,19 +187,19 @@ class RequestSession:
         if self.session_id is None or self.record is None:
             return None
         self.send_cookie = self.expire_cookie = False
-        middleware = self.middleware
-        token = middleware.signer.issue(self.session_id)
-        seconds_left = max(0, (self.record.expires_at_ms - middleware.now_ms()) // 1000)
-        return middleware.cookie.set_cookie(token, seconds_left)
+        config = self.core.config
+        token = config.signer.issue(self.session_id)
+        seconds_left = max(0, (self.record.expires_at_ms - config.now_ms()) // 1000)
+        return config.cookie.set_cookie(token, seconds_left)
 
     def _expired_cookie(self) -> str | None:
         if not self.expire_cookie:
             return None
         self.expire_cookie = False
-        return self.middleware.cookie.expire_cookie()
+        return self.core.config.cookie.expire_cookie()
 
     def _check_size(self, size: int) -> None:
-        limit = self.middleware.max_session_bytes
+        limit = self.core.config.max_session_bytes
         if size <= limit:
             return
         session = self.session

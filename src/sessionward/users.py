@@ -8,14 +8,14 @@ signing a user out everywhere from an admin task.
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from .config import SessionConfig
 from .devices import Device
-from .events import Events, EventType, SessionEvent
+from .events import EventType, SessionEvent
 from .record import SessionRecord
 from .stores import Store
 
@@ -39,7 +39,6 @@ class SessionInfo:
     expires_at: datetime
     transport: str
     current: bool = False
-    status: str = "active"
 
     @classmethod
     def from_record(
@@ -76,24 +75,19 @@ class SessionInfo:
 
 
 class UserSessions:
-    """List, revoke and cap a user's sessions, reading only that user's index: never a SCAN."""
+    """List, revoke and cap a user's sessions, reading only that user's index: never a SCAN.
 
-    def __init__(
-        self,
-        store: Store,
-        *,
-        idle_ttl: int,
-        absolute_ttl: int,
-        max_sessions_per_user: int | None = None,
-        events: Events | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.store = store
-        self.idle_ttl_ms = idle_ttl * 1000
-        self.absolute_ttl_ms = absolute_ttl * 1000
-        self.max_sessions_per_user = max_sessions_per_user
-        self.events = events if events is not None else Events()
-        self.clock = clock
+    Takes a `SessionConfig`, or a store and `SessionConfig`'s keywords
+    (`UserSessions(store, idle_ttl=..., absolute_ttl=...)`), which builds one.
+    """
+
+    def __init__(self, config: SessionConfig | Store, **settings: Any) -> None:
+        if not isinstance(config, SessionConfig):
+            config = SessionConfig(store=config, **settings)
+        elif settings:
+            raise TypeError("pass either a SessionConfig or a store with settings, not both")
+        self.config = config
+        self.store = config.store
 
     async def list_sessions(self, user_id: str, *, current: str | None = None) -> list[SessionInfo]:
         """The user's live sessions, most recently active first; `current` marks one.
@@ -112,7 +106,7 @@ class UserSessions:
         if not _PUBLIC_ID.match(public_id):
             return False
         (meta,) = await self.store.read_records([public_id])
-        record = SessionRecord.from_fields(meta) if meta else None
+        record = self._record(meta)
         if record is None or record.user_id != user_id:
             return False
         await self._end([(public_id, record)], user_id, "session.revoked")
@@ -126,7 +120,7 @@ class UserSessions:
 
     async def add(self, user_id: str, key: str, now_ms: int) -> None:
         """Index a newly signed-in session (before it exists: a stale entry is harmless)."""
-        await self.store.index_add(user_id, key, now_ms, self.absolute_ttl_ms)
+        await self.store.index_add(user_id, key, now_ms, self.config.absolute_ttl_ms)
 
     async def enforce_limit(self, user_id: str, keep: str, created_at_ms: int) -> None:
         """Past `max_sessions_per_user`, sign out the least recently used older sessions.
@@ -134,7 +128,7 @@ class UserSessions:
         Only sessions created before `keep` may go: a sign-in made at the same moment
         enforces the limit itself, so two simultaneous sign-ins cannot end each other.
         """
-        limit = self.max_sessions_per_user
+        limit = self.config.max_sessions_per_user
         if limit is None:
             return
         live = await self._live(user_id)
@@ -152,18 +146,22 @@ class UserSessions:
 
     async def emit(self, kind: EventType, key: str, record: SessionRecord) -> None:
         label = record.device.label if record.device else None
-        event = SessionEvent(kind, key, record.user_id, label, record.ip, self.clock())
-        await self.events.emit(event)
+        event = SessionEvent(kind, key, record.user_id, label, record.ip, self.config.clock())
+        await self.config.events.emit(event)
 
     async def _live(self, user_id: str) -> list[tuple[str, SessionRecord]]:
         indexed = await self.store.index_read(user_id)
         keys = list(indexed)
-        now_ms = int(self.clock() * 1000)
+        now_ms = self.config.now_ms()
         live: list[tuple[str, SessionRecord]] = []
         stale: list[str] = []
         for key, meta in zip(keys, await self.store.read_records(keys), strict=True):
-            record = SessionRecord.from_fields(meta) if meta else None
-            if record is not None and record.user_id == user_id and self._alive(record, now_ms):
+            record = self._record(meta)
+            if (
+                record is not None
+                and record.user_id == user_id
+                and record.remaining_ms(now_ms) is not None
+            ):
                 live.append((key, record))
             elif record is not None or indexed[key] < now_ms - SIGN_IN_GRACE_MS:
                 stale.append(key)
@@ -172,8 +170,8 @@ class UserSessions:
         await self.store.index_update(user_id, scores, stale)
         return live
 
-    def _alive(self, record: SessionRecord, now_ms: int) -> bool:
-        return now_ms < record.expires_at_ms and now_ms < record.last_seen_at_ms + self.idle_ttl_ms
+    def _record(self, meta: dict[str, str] | None) -> SessionRecord | None:
+        return SessionRecord.from_fields(meta, self.config.idle_ttl_ms) if meta else None
 
     async def _end(
         self, sessions: Sequence[tuple[str, SessionRecord]], user_id: str, kind: EventType

@@ -13,7 +13,7 @@ IDLE_MS = 60_000
 
 
 async def create(store: MemoryStore, key: str, now_ms: int, absolute_ms: int = 3_600_000) -> None:
-    fields = SessionRecord(now_ms, now_ms + absolute_ms, now_ms).to_fields()
+    fields = SessionRecord(now_ms, now_ms + absolute_ms, now_ms, idle_ttl_ms=IDLE_MS).to_fields()
     assert await store.save(key, fields, (), now_ms, IDLE_MS, create=True)
 
 

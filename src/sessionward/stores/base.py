@@ -1,7 +1,10 @@
-"""The `Store` protocol: the four calls the middleware makes, and nothing else.
+"""The `Store` protocol: every call sessionward makes of a store, and nothing else.
 
 A store holds each session as a flat map of string fields (see `sessionward.record`), keyed by
 the SHA-256 of the session id. Every call is atomic on its own; none needs another to follow.
+Whether a session is still live is `sessionward.record.touch_ttl_ms`, read from the record's
+own fields (`m:seen`, `m:expires`, `m:idle`); `idle_ttl_ms` below stands in for a record that
+has no `m:idle` of its own.
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ class Store(Protocol):
         """Return a live session's fields, touching it in the same step.
 
         The touch sets `m:seen` to `now_ms`, adds one to `m:hits` and extends the store's
-        expiry to `min(idle_ttl_ms, m:expires - now_ms)`. A session that is missing, idle for
-        `idle_ttl_ms`, past `m:expires` or unreadable returns `None` (and may be deleted).
+        expiry to what `touch_ttl_ms` gives. A session that is missing, has ended by that rule
+        (idle too long, past `m:expires`) or is unreadable returns `None` (and may be deleted).
         """
         ...
 
@@ -33,8 +36,9 @@ class Store(Protocol):
         """Write and delete fields and refresh the expiry; return whether it happened.
 
         With `create`, the save is refused if the key exists; without it, it is refused unless
-        the session is still live, so a slow request cannot resurrect a session that was
-        cleared, revoked or expired since it was loaded.
+        the session is still live by `touch_ttl_ms`, so a slow request cannot resurrect a
+        session that was cleared, revoked or expired since it was loaded. A save that would
+        leave a session that has ended (say, a past `m:expires`) deletes it and is refused.
         """
         ...
 

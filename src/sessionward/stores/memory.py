@@ -10,7 +10,7 @@ from collections import OrderedDict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
-from ..record import EXPIRES, HITS, META_PREFIX, SEEN, touch_ttl_ms
+from ..record import HITS, META_PREFIX, SEEN, stored_int, touch_ttl_ms
 
 
 @dataclass(slots=True)
@@ -47,14 +47,15 @@ class MemoryStore:
         entry = self._live_entry(key, now_ms)
         if entry is None:
             return None
-        ttl_ms = touch_ttl_ms(entry.fields, now_ms, idle_ttl_ms)
+        fields = entry.fields
+        ttl_ms = touch_ttl_ms(fields, now_ms, idle_ttl_ms)
         if ttl_ms is None:
             del self._entries[key]
             return None
-        entry.fields[SEEN] = str(now_ms)
-        entry.fields[HITS] = str(_int_or_zero(entry.fields.get(HITS)) + 1)
+        fields[SEEN] = str(now_ms)
+        fields[HITS] = str((stored_int(fields.get(HITS)) or 0) + 1)
         self._keep(key, entry, now_ms + ttl_ms)
-        return dict(entry.fields)
+        return dict(fields)
 
     async def save(
         self,
@@ -71,17 +72,17 @@ class MemoryStore:
             if entry is not None:
                 return False
             entry = _Entry({}, now_ms)
-        elif entry is None or _int_or_zero(entry.fields.get(EXPIRES)) <= now_ms:
+        elif entry is None or touch_ttl_ms(entry.fields, now_ms, idle_ttl_ms) is None:
             return False
-        fields = {**entry.fields, **write}
+        fields = entry.fields
+        fields.update(write)
         for name in delete:
             fields.pop(name, None)
-        expires_ms = _int_or_zero(fields.get(EXPIRES))
-        if expires_ms <= now_ms:
+        ttl_ms = touch_ttl_ms(fields, now_ms, idle_ttl_ms)
+        if ttl_ms is None:
             self._entries.pop(key, None)
             return False
-        entry.fields = fields
-        self._keep(key, entry, now_ms + min(idle_ttl_ms, expires_ms - now_ms))
+        self._keep(key, entry, now_ms + ttl_ms)
         return True
 
     async def delete(self, *keys: str) -> None:
@@ -159,10 +160,3 @@ class MemoryStore:
             if first.deadline_ms > now_ms:
                 return
             del entries[key]
-
-
-def _int_or_zero(text: str | None) -> int:
-    try:
-        return int(text or 0)
-    except ValueError:
-        return 0

@@ -29,56 +29,82 @@ from redis.backoff import ExponentialBackoff
 from ..exceptions import StoreUnavailable
 from ..record import RECORD_FIELDS
 
-# KEYS[1]: the session hash. ARGV[1]: now (ms). ARGV[2]: idle TTL (ms).
+# The liveness rule of `sessionward.record.remaining_ms`, in Lua, shared by both scripts below
+# (tests/test_record.py pins it to the Python original). `whole` reads a stored number the way
+# `record.stored_int` does: plain digits only, so both stores agree on a corrupt record.
+LIVENESS = """
+local function whole(text)
+  if text and #text <= 15 and string.match(text, '^%d+$') then return tonumber(text) end
+  return nil
+end
+-- How long the session may live after a request at `now`, or nil once it has ended.
+local function remaining(now, seen, expires, idle)
+  if not seen or not expires or now >= expires or now >= seen + idle then return nil end
+  return math.min(idle, expires - now)
+end
+"""
+
+# KEYS[1]: the session hash. ARGV[1]: now (ms). ARGV[2]: the idle TTL (ms) for a record that
+# has no `m:idle` of its own (one written by 0.1).
 # Returns the fields as one JSON object, already touched: m:seen is now, m:hits is one more,
-# and the key expires at min(now + idle TTL, m:expires). One string rather than a flat list:
+# and the key expires when the record's own lifetimes say. One string rather than a flat list:
 # a client parses one reply instead of two per field, which is most of a load's client cost.
-# Returns nil, deleting the key, when the session is idle too long, past m:expires, or lacks
-# a readable m:seen/m:expires. The touch is best effort (pcall): a Redis that refuses writes
-# (out of memory, NOREPLICAS, MISCONF) still serves reads; only writes fail, with a 503.
-LOAD_AND_TOUCH = """
+# Returns nil, deleting the key, when the session has ended (see LIVENESS) or lacks a readable
+# m:seen/m:expires. The touch is best effort (pcall): a Redis that refuses writes (out of
+# memory, NOREPLICAS, MISCONF) still serves reads; only writes fail, with a 503.
+LOAD_AND_TOUCH = (
+    LIVENESS
+    + """
 local fields = redis.call('HGETALL', KEYS[1])
 if #fields == 0 then return nil end
 local record = {}
 for i = 1, #fields, 2 do record[fields[i]] = fields[i + 1] end
-local now, idle = tonumber(ARGV[1]), tonumber(ARGV[2])
-local seen, expires = tonumber(record['m:seen']), tonumber(record['m:expires'])
-if not seen or not expires or now >= expires or now >= seen + idle then
+local now = tonumber(ARGV[1])
+local idle = whole(record['m:idle']) or tonumber(ARGV[2])
+local ttl = remaining(now, whole(record['m:seen']), whole(record['m:expires']), idle)
+if not ttl then
   redis.call('DEL', KEYS[1])
   return nil
 end
 record['m:seen'] = ARGV[1]
-record['m:hits'] = tostring((tonumber(record['m:hits']) or 0) + 1)
+record['m:hits'] = tostring((whole(record['m:hits']) or 0) + 1)
 redis.pcall('HSET', KEYS[1], 'm:seen', ARGV[1], 'm:hits', record['m:hits'])
-redis.pcall('PEXPIRE', KEYS[1], math.min(idle, expires - now))
+redis.pcall('PEXPIRE', KEYS[1], ttl)
 return cjson.encode(record)
 """
+)
 
-# KEYS[1]: the session hash. ARGV[1]: now (ms). ARGV[2]: idle TTL (ms). ARGV[3]: '1' to create
-# a new session, '0' to change a live one. ARGV[4]: n, the number of fields to write; then n
-# name/value pairs to write; then the names of fields to delete.
+# KEYS[1]: the session hash. ARGV[1]: now (ms). ARGV[2]: the default idle TTL (ms), as above.
+# ARGV[3]: '1' to create a new session, '0' to change a live one. ARGV[4]: n, the number of
+# fields to write; then n name/value pairs to write; then the names of fields to delete.
 # Returns 1 when saved; 0 when refused: creating over an existing key, or changing a session
-# that is gone or past m:expires (so a slow request cannot bring a logged-out session back).
-SAVE_IF_LIVE = """
+# that has ended (so a slow request cannot bring a logged-out or expired session back).
+SAVE_IF_LIVE = (
+    LIVENESS
+    + """
 local key = KEYS[1]
-local now, idle = tonumber(ARGV[1]), tonumber(ARGV[2])
+local now, default_idle = tonumber(ARGV[1]), tonumber(ARGV[2])
+local function ttl_of()
+  local seen, expires, idle = unpack(redis.call('HMGET', key, 'm:seen', 'm:expires', 'm:idle'))
+  return remaining(now, whole(seen), whole(expires), whole(idle) or default_idle)
+end
 if ARGV[3] == '1' then
   if redis.call('EXISTS', key) == 1 then return 0 end
-else
-  local expires = tonumber(redis.call('HGET', key, 'm:expires'))
-  if not expires or now >= expires then return 0 end
+elseif not ttl_of() then
+  return 0
 end
 local last_write = 4 + 2 * tonumber(ARGV[4])
 for i = 5, last_write, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
 for i = last_write + 1, #ARGV do redis.call('HDEL', key, ARGV[i]) end
-local expires = tonumber(redis.call('HGET', key, 'm:expires'))
-if not expires or now >= expires then
+local ttl = ttl_of()
+if not ttl then
   redis.call('DEL', key)
   return 0
 end
-redis.call('PEXPIRE', key, math.min(idle, expires - now))
+redis.call('PEXPIRE', key, ttl)
 return 1
 """
+)
 
 # KEYS[1]: a user's index. ARGV[1]: a session key. ARGV[2]: its score (ms). ARGV[3]: TTL (ms),
 # the absolute lifetime. Drops members scored a whole lifetime before ARGV[2] (dead, whoever

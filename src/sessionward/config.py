@@ -1,0 +1,100 @@
+"""`SessionConfig`: what every part of a request needs from configuration, checked once.
+
+The middleware builds one from its arguments; `RequestSession`, the request helpers and
+`UserSessions` all read this one object, so a lifetime or a clock is never configured twice.
+Build one yourself to work on sessions outside requests (an admin task that signs a user out
+everywhere): `UserSessions(SessionConfig(store=..., idle_ttl=..., absolute_ttl=...))`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+from .addresses import TrustedProxies
+from .events import Events
+from .exceptions import ConfigurationError
+from .record import DEFAULT_IDLE_TTL_MS
+from .stores import MemoryStore, Store
+from .tokens import CookieSigner
+from .transports import BearerTransport, CookieTransport
+
+DAY = 24 * 3600
+DEFAULT_IDLE_TTL = DEFAULT_IDLE_TTL_MS // 1000  # 14 days
+DEFAULT_ABSOLUTE_TTL = 30 * DAY
+DEFAULT_MAX_SESSION_BYTES = 64 * 1024
+StoreErrorPolicy = Literal["503", "anonymous"]
+
+
+class SessionConfig:
+    """The store, signer, transports, lifetimes, limits and clock of one set of sessions.
+
+    Lifetimes are given in seconds and kept in milliseconds, the unit every record uses.
+    `secret_keys` may be left out only where no cookie is signed (work outside requests).
+    """
+
+    def __init__(
+        self,
+        *,
+        secret_keys: str | bytes | Sequence[str | bytes] | None = None,
+        store: Store | None = None,
+        cookie: CookieTransport | None = None,
+        bearer: BearerTransport | None = None,
+        idle_ttl: int = DEFAULT_IDLE_TTL,
+        absolute_ttl: int = DEFAULT_ABSOLUTE_TTL,
+        max_session_bytes: int = DEFAULT_MAX_SESSION_BYTES,
+        max_sessions_per_user: int | None = None,
+        trusted_proxies: TrustedProxies | Sequence[str] = (),
+        events: Events | None = None,
+        on_store_error: StoreErrorPolicy = "503",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        _check_positive(idle_ttl=idle_ttl, absolute_ttl=absolute_ttl)
+        _check_positive(max_session_bytes=max_session_bytes)
+        if max_sessions_per_user is not None:
+            _check_positive(max_sessions_per_user=max_sessions_per_user)
+        if on_store_error not in ("503", "anonymous"):
+            raise ConfigurationError(
+                f"on_store_error must be '503' or 'anonymous', not {on_store_error!r}"
+            )
+        self._signer = CookieSigner(secret_keys) if secret_keys is not None else None
+        self.store: Store = store if store is not None else MemoryStore()
+        self.cookie = cookie if cookie is not None else CookieTransport()
+        self.bearer = bearer
+        self.idle_ttl_ms = idle_ttl * 1000
+        self.absolute_ttl_ms = absolute_ttl * 1000
+        self.max_session_bytes = max_session_bytes
+        self.max_sessions_per_user = max_sessions_per_user
+        if not isinstance(trusted_proxies, TrustedProxies):
+            trusted_proxies = TrustedProxies(trusted_proxies)
+        self.trusted_proxies = trusted_proxies
+        self.events = events if events is not None else Events()
+        self.on_store_error = on_store_error
+        self.clock = clock
+
+    @property
+    def signer(self) -> CookieSigner:
+        if self._signer is None:
+            raise ConfigurationError(
+                "signing cookies needs secret_keys: pass SessionConfig(secret_keys=[...])"
+            )
+        return self._signer
+
+    def bearer_transport(self) -> BearerTransport:
+        """The bearer transport, or a `ConfigurationError` that says how to add one."""
+        if self.bearer is None:
+            raise ConfigurationError(
+                "bearer sessions need SessionMiddleware(..., "
+                "bearer=BearerTransport(BearerSigner(...)))"
+            )
+        return self.bearer
+
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+
+def _check_positive(**settings: int) -> None:
+    for name, value in settings.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ConfigurationError(f"{name} must be a positive int, not {value!r}")

@@ -1,0 +1,122 @@
+"""The operations on stored sessions a request needs: load and touch, create, sign in, end.
+
+`SessionCore` works on a `SessionConfig` and knows nothing of ASGI. The cookie and the bearer
+sign-in both go through `sign_in`, the one place a signed-in session is born, and every step
+that spans two keys is ordered so that a crash in between leaves no live orphan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from .client import Client
+from .config import SessionConfig
+from .events import EventType
+from .record import SessionRecord, data_fields, split_fields
+from .tokens import new_session_id, session_hash
+from .users import UserSessions
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """A live session as loaded (and touched): its data by key, as stored JSON, and record."""
+
+    data: dict[str, str]
+    record: SessionRecord
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    """A session `sign_in` stored: the secret id for the token, its store key and record."""
+
+    session_id: str
+    key: str
+    record: SessionRecord
+
+
+class SessionCore:
+    """Stored sessions, as one configuration defines them."""
+
+    def __init__(self, config: SessionConfig) -> None:
+        self.config = config
+        self.users = UserSessions(config)
+
+    async def load(self, key: str) -> Loaded | None:
+        """Load and touch a live session in one store call; `None` if it has ended."""
+        config = self.config
+        fields = await config.store.load(key, config.now_ms(), config.idle_ttl_ms)
+        if fields is None:
+            return None
+        data, meta = split_fields(fields)
+        record = SessionRecord.from_fields(meta, config.idle_ttl_ms)
+        return None if record is None else Loaded(data, record)
+
+    def new_record(
+        self,
+        client: Client,
+        now_ms: int,
+        *,
+        user_id: str | None = None,
+        transport: str = "cookie",
+        first_ip: str | None = None,
+    ) -> SessionRecord:
+        """The record of a session created now, by this client, with the configured lifetimes."""
+        config = self.config
+        return SessionRecord(
+            now_ms,
+            now_ms + config.absolute_ttl_ms,
+            now_ms,
+            user_id=user_id,
+            ip=client.ip,
+            first_ip=first_ip or client.ip,
+            device_fields=client.device_fields,
+            agent_hash=client.agent_hash,
+            transport=transport,
+            idle_ttl_ms=config.idle_ttl_ms,
+        )
+
+    async def create(self, key: str, record: SessionRecord, values: Mapping[str, str]) -> bool:
+        """Store a brand-new session; `False` if the key is taken (it never is: 256 bits)."""
+        fields = {**record.to_fields(), **data_fields(values)}
+        config = self.config
+        now_ms = record.last_seen_at_ms
+        return await config.store.save(key, fields, (), now_ms, config.idle_ttl_ms, create=True)
+
+    async def sign_in(
+        self,
+        user_id: str,
+        client: Client,
+        *,
+        transport: str,
+        values: Mapping[str, str],
+        replacing: tuple[str, SessionRecord] | None = None,
+    ) -> SignedIn:
+        """Store a new session for `user_id` holding `values`; end the one it replaces.
+
+        Order: index first (a crash leaves a stale entry, never an unindexed session), then
+        the session, then the old session is deleted, the event sent, and the limit applied.
+        """
+        now_ms = self.config.now_ms()
+        first_ip = replacing[1].first_ip if replacing is not None else None
+        record = self.new_record(
+            client, now_ms, user_id=user_id, transport=transport, first_ip=first_ip
+        )
+        session_id = new_session_id()
+        key = session_hash(session_id)
+        await self.users.add(user_id, key, now_ms)
+        if not await self.create(key, record, values):
+            raise RuntimeError("the session store refused a brand-new session id")
+        if replacing is not None:
+            await self.end(*replacing, event=None)
+        await self.users.emit("session.login", key, record)
+        await self.users.enforce_limit(user_id, key, record.created_at_ms)
+        return SignedIn(session_id, key, record)
+
+    async def end(self, key: str, record: SessionRecord, *, event: EventType | None) -> None:
+        """Delete a session now and unindex it: session first, so a crash leaves no orphan."""
+        await self.config.store.delete(key)
+        if record.user_id is not None:
+            await self.users.forget(record.user_id, key)
+        if event is not None:
+            await self.users.emit(event, key, record)

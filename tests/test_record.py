@@ -1,0 +1,199 @@
+"""The one liveness rule, and every copy of it pinned to the Python original.
+
+`record.remaining_ms` decides when a session has ended. The Redis scripts repeat it in Lua and
+`MemoryStore` applies it through `touch_ttl_ms`; each case below runs through all of them, on
+load and on save, so a copy that drifts fails here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as redis_asyncio
+
+from sessionward import MemoryStore, RedisStore, SessionRecord
+from sessionward.record import IDLE, remaining_ms, stored_int, touch_ttl_ms
+from sessionward.stores.memory import _Entry
+
+pytestmark = pytest.mark.anyio
+
+NOW = 1_800_000_000_000
+DEFAULT_IDLE = 60_000
+FAR = NOW + 10**9
+KEY = "a" * 64
+
+
+def fields(seen: object = NOW - 1, expires: object = FAR, idle: object = None) -> dict[str, str]:
+    record = {"m:created": str(NOW - 5_000), "m:user": "ada", "d:cart": "[1]"}
+    for name, value in (("m:seen", seen), ("m:expires", expires), (IDLE, idle)):
+        if value is not None:
+            record[name] = str(value)
+    return record
+
+
+# (name, stored fields, the time left the rule must give at NOW, or None for "ended")
+CASES = [
+    ("fresh, default idle", fields(), DEFAULT_IDLE),
+    ("one ms before the default idle deadline", fields(seen=NOW - DEFAULT_IDLE + 1), DEFAULT_IDLE),
+    ("at the default idle deadline", fields(seen=NOW - DEFAULT_IDLE), None),
+    ("its own longer idle TTL wins", fields(seen=NOW - DEFAULT_IDLE, idle=300_000), 300_000),
+    ("its own shorter idle TTL wins", fields(seen=NOW - 500, idle=500), None),
+    ("its own idle TTL, alive", fields(seen=NOW - 499, idle=500), 500),
+    ("idle TTL of zero", fields(seen=NOW, idle=0), None),
+    ("at the absolute deadline", fields(expires=NOW), None),
+    ("one ms before the absolute deadline", fields(expires=NOW + 1), 1),
+    ("absolute deadline nearer than idle", fields(expires=NOW + 300), 300),
+    ("past the absolute deadline", fields(expires=NOW - 1), None),
+    ("no m:seen", fields(seen=None), None),
+    ("no m:expires", fields(expires=None), None),
+    ("m:seen not a number", fields(seen="soon"), None),
+    ("m:seen with a sign", fields(seen=f"+{NOW}"), None),
+    ("m:seen with spaces", fields(seen=f" {NOW}"), None),
+    ("m:seen in hex", fields(seen="0x1a2b"), None),
+    ("m:expires with an exponent", fields(expires="1e15"), None),
+    ("m:expires with underscores", fields(expires="1_999_999_999_999"), None),
+    ("m:expires negative", fields(expires="-1"), None),
+    ("m:expires sixteen digits", fields(expires="9" * 16), None),
+    ("m:expires fifteen digits", fields(expires="9" * 15), DEFAULT_IDLE),
+    ("m:idle unreadable falls back to the default", fields(idle="never"), DEFAULT_IDLE),
+    ("m:idle empty falls back to the default", fields(idle=""), DEFAULT_IDLE),
+]
+IDS = [name for name, _, _ in CASES]
+
+
+@pytest.mark.parametrize(("name", "stored", "expected"), CASES, ids=IDS)
+def test_the_rule(name: str, stored: dict[str, str], expected: int | None) -> None:
+    assert touch_ttl_ms(stored, NOW, DEFAULT_IDLE) == expected
+
+
+def test_the_rule_on_numbers() -> None:
+    assert remaining_ms(NOW, NOW - 10, NOW + 100, 50) == 50
+    assert remaining_ms(NOW, NOW - 50, NOW + 100, 50) is None
+    assert remaining_ms(NOW, NOW - 10, NOW, 50) is None
+
+
+def test_a_record_keeps_its_own_idle_ttl_and_uses_the_same_rule() -> None:
+    record = SessionRecord(NOW, FAR, NOW - 10, idle_ttl_ms=100)
+    back = SessionRecord.from_fields(record.to_fields(), DEFAULT_IDLE)
+    assert back == record
+    assert back is not None
+    assert back.remaining_ms(NOW) == 100
+    assert back.remaining_ms(NOW + 90) is None
+
+
+def test_a_record_without_its_own_idle_ttl_takes_the_configured_one() -> None:
+    old = fields()  # as 0.1 wrote it: no m:idle
+    record = SessionRecord.from_fields({k: v for k, v in old.items() if k.startswith("m:")}, 42)
+    assert record is not None
+    assert record.idle_ttl_ms == 42
+
+
+@pytest.mark.parametrize(
+    "text", ["", None, "x", "+1", " 1", "1 ", "1.0", "1e3", "0x1", "1_0", "-1", "١٢", "9" * 16]
+)
+def test_stored_numbers_are_plain_digits(text: str | None) -> None:
+    assert stored_int(text) is None
+
+
+# -- the copies ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def redis_store(redis_url: str) -> AsyncIterator[RedisStore]:
+    client = redis_asyncio.Redis.from_url(redis_url, decode_responses=True)
+    await client.flushdb()
+    yield RedisStore(client)
+    await client.aclose()
+
+
+async def plant_in_redis(store: RedisStore, stored: dict[str, str]) -> None:
+    await store.client.hset(store.key(KEY), mapping=dict(stored))  # type: ignore[arg-type]
+    await store.client.pexpire(store.key(KEY), 10**9)
+
+
+def plant_in_memory(store: MemoryStore, stored: dict[str, str]) -> None:
+    store._entries[KEY] = _Entry(dict(stored), FAR)
+
+
+@pytest.mark.parametrize(("name", "stored", "expected"), CASES, ids=IDS)
+async def test_redis_load_script_follows_the_rule(
+    redis_store: RedisStore, name: str, stored: dict[str, str], expected: int | None
+) -> None:
+    await plant_in_redis(redis_store, stored)
+    loaded = await redis_store.load(KEY, NOW, DEFAULT_IDLE)
+    ttl = await redis_store.client.pttl(redis_store.key(KEY))
+    if expected is None:
+        assert loaded is None
+        assert ttl == -2  # an ended session is deleted, not left for its TTL
+    else:
+        assert loaded is not None
+        assert loaded["m:seen"] == str(NOW)
+        assert expected - 50 < ttl <= expected
+
+
+@pytest.mark.parametrize(("name", "stored", "expected"), CASES, ids=IDS)
+async def test_memory_load_follows_the_rule(
+    name: str, stored: dict[str, str], expected: int | None
+) -> None:
+    store = MemoryStore()
+    plant_in_memory(store, stored)
+    loaded = await store.load(KEY, NOW, DEFAULT_IDLE)
+    if expected is None:
+        assert loaded is None
+        assert len(store) == 0
+    else:
+        assert loaded is not None
+        assert loaded["m:seen"] == str(NOW)
+        assert store._entries[KEY].deadline_ms == NOW + expected
+
+
+@pytest.mark.parametrize(("name", "stored", "expected"), CASES, ids=IDS)
+async def test_redis_save_script_follows_the_rule(
+    redis_store: RedisStore, name: str, stored: dict[str, str], expected: int | None
+) -> None:
+    await plant_in_redis(redis_store, stored)
+    saved = await redis_store.save(KEY, {"d:new": "1"}, (), NOW, DEFAULT_IDLE, create=False)
+    written = await redis_store.client.hget(redis_store.key(KEY), "d:new")
+    assert saved is (expected is not None)
+    if expected is None:
+        assert written is None  # refused whole: nothing written
+    else:
+        assert written == "1"
+        ttl = await redis_store.client.pttl(redis_store.key(KEY))
+        assert expected - 50 < ttl <= expected
+
+
+@pytest.mark.parametrize(("name", "stored", "expected"), CASES, ids=IDS)
+async def test_memory_save_follows_the_rule(
+    name: str, stored: dict[str, str], expected: int | None
+) -> None:
+    store = MemoryStore()
+    plant_in_memory(store, stored)
+    saved = await store.save(KEY, {"d:new": "1"}, (), NOW, DEFAULT_IDLE, create=False)
+    assert saved is (expected is not None)
+    entry = store._entries.get(KEY)
+    if expected is None:
+        assert entry is None or "d:new" not in entry.fields
+    else:
+        assert entry is not None
+        assert entry.fields["d:new"] == "1"
+        assert entry.deadline_ms == NOW + expected
+
+
+@pytest.mark.parametrize(("name", "stored", "expected"), CASES, ids=IDS)
+async def test_creating_follows_the_rule(
+    redis_store: RedisStore, name: str, stored: dict[str, str], expected: int | None
+) -> None:
+    """A new session that would already have ended is not stored, in either store."""
+    memory = MemoryStore()
+    for store in (memory, redis_store):
+        created = await store.save(KEY, stored, (), NOW, DEFAULT_IDLE, create=True)
+        assert created is (expected is not None), type(store).__name__
+    assert len(memory) == (0 if expected is None else 1)
+    assert await redis_store.client.exists(redis_store.key(KEY)) == (expected is not None)
+
+
+async def test_an_update_of_a_missing_session_writes_nothing(redis_store: RedisStore) -> None:
+    assert not await redis_store.save(KEY, {"d:a": "1"}, (), NOW, DEFAULT_IDLE, create=False)
+    assert await redis_store.client.exists(redis_store.key(KEY)) == 0
