@@ -201,6 +201,20 @@ async def test_a_session_stored_by_0_1_lives_by_the_configured_idle_ttl(
         assert (await client.get("/session")).json() == {}
 
 
+async def test_lowering_idle_ttl_applies_to_sessions_already_stored(
+    store: Store, clock: Clock
+) -> None:
+    async with client_for(build_app(store, idle_ttl=3600, clock=clock)) as before:
+        await before.post("/session", json={"a": 1})
+        cookies = before.cookies
+    async with client_for(build_app(store, idle_ttl=60, clock=clock)) as after:
+        after.cookies = cookies
+        clock.advance(59)
+        assert (await after.get("/session")).json() == {"a": 1}
+        clock.advance(61)
+        assert (await after.get("/session")).json() == {}
+
+
 async def test_activity_never_extends_past_the_absolute_lifetime(
     store: Store, clock: Clock
 ) -> None:

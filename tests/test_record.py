@@ -19,7 +19,7 @@ from sessionward.stores.memory import _Entry
 pytestmark = pytest.mark.anyio
 
 NOW = 1_800_000_000_000
-DEFAULT_IDLE = 60_000
+DEFAULT_IDLE = 60_000  # the configured idle TTL
 FAR = NOW + 10**9
 KEY = "a" * 64
 
@@ -37,7 +37,8 @@ CASES = [
     ("fresh, default idle", fields(), DEFAULT_IDLE),
     ("one ms before the default idle deadline", fields(seen=NOW - DEFAULT_IDLE + 1), DEFAULT_IDLE),
     ("at the default idle deadline", fields(seen=NOW - DEFAULT_IDLE), None),
-    ("its own longer idle TTL wins", fields(seen=NOW - DEFAULT_IDLE, idle=300_000), 300_000),
+    ("its own longer idle TTL is capped", fields(seen=NOW - DEFAULT_IDLE, idle=300_000), None),
+    ("its own longer idle TTL, alive", fields(idle=300_000), DEFAULT_IDLE),
     ("its own shorter idle TTL wins", fields(seen=NOW - 500, idle=500), None),
     ("its own idle TTL, alive", fields(seen=NOW - 499, idle=500), 500),
     ("idle TTL of zero", fields(seen=NOW, idle=0), None),

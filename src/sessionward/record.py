@@ -85,7 +85,7 @@ class SessionRecord:
     ) -> SessionRecord | None:
         """Read the record back; `None` when a required field is missing or not a number.
 
-        `idle_ttl_ms` is the default for a record that does not carry its own (one from 0.1).
+        `idle_ttl_ms` is the configured idle TTL (see `touch_ttl_ms`).
         """
         created, expires, seen = (
             stored_int(meta.get(CREATED)),
@@ -106,7 +106,7 @@ class SessionRecord:
             device_fields=_device_part(meta),
             agent_hash=get(AGENT) or None,
             transport=get(TRANSPORT) or "cookie",
-            idle_ttl_ms=_idle_or(get(IDLE), idle_ttl_ms),
+            idle_ttl_ms=own_idle_ttl_ms(get(IDLE), idle_ttl_ms),
         )
 
     def to_fields(self) -> dict[str, str]:
@@ -158,13 +158,13 @@ def remaining_ms(
 def touch_ttl_ms(meta: Mapping[str, str], now_ms: int, idle_ttl_ms: int) -> int | None:
     """`remaining_ms` read from stored fields; `None` when they are missing or unreadable.
 
-    `idle_ttl_ms` stands in for a record without its own `m:idle`. The stores call this (or
-    its Lua copies) on every load and save.
+    `idle_ttl_ms` is the configured idle TTL (see `own_idle_ttl_ms`). The stores call this
+    (or its Lua copies) on every load and save.
     """
     seen, expires = stored_int(meta.get(SEEN)), stored_int(meta.get(EXPIRES))
     if seen is None or expires is None:
         return None
-    return remaining_ms(now_ms, seen, expires, _idle_or(meta.get(IDLE), idle_ttl_ms))
+    return remaining_ms(now_ms, seen, expires, own_idle_ttl_ms(meta.get(IDLE), idle_ttl_ms))
 
 
 # Stored numbers are plain decimal digits. Python's int() also takes "+1", " 1" and "1_0";
@@ -179,9 +179,14 @@ def stored_int(text: str | None) -> int | None:
     return int(text)
 
 
-def _idle_or(text: str | None, default_ms: int) -> int:
-    idle = stored_int(text)
-    return default_ms if idle is None else idle
+def own_idle_ttl_ms(stored: str | None, configured_ms: int) -> int:
+    """A session's idle TTL: its own `m:idle`, never longer than the configured one.
+
+    Lowering the middleware's `idle_ttl` so applies to every session at once; a record with
+    no readable `m:idle` (one stored by 0.1) takes the configured TTL.
+    """
+    idle = stored_int(stored)
+    return configured_ms if idle is None else min(idle, configured_ms)
 
 
 def _device_part(meta: Mapping[str, str | None]) -> dict[str, str] | None:

@@ -3,8 +3,8 @@
 A store holds each session as a flat map of string fields (see `sessionward.record`), keyed by
 the SHA-256 of the session id. Every call is atomic on its own; none needs another to follow.
 Whether a session is still live is `sessionward.record.touch_ttl_ms`, read from the record's
-own fields (`m:seen`, `m:expires`, `m:idle`); `idle_ttl_ms` below stands in for a record that
-has no `m:idle` of its own.
+own fields (`m:seen`, `m:expires`, `m:idle`); `idle_ttl_ms` below is the configured idle TTL,
+which caps a record's own `m:idle` and stands in for a record that has none.
 """
 
 from __future__ import annotations

@@ -37,6 +37,10 @@ local function whole(text)
   if text and #text <= 15 and string.match(text, '^%d+$') then return tonumber(text) end
   return nil
 end
+-- The session's own idle TTL, never longer than the configured one (`own_idle_ttl_ms`).
+local function own_idle(text, configured)
+  return math.min(whole(text) or configured, configured)
+end
 -- How long the session may live after a request at `now`, or nil once it has ended.
 local function remaining(now, seen, expires, idle)
   if not seen or not expires or now >= expires or now >= seen + idle then return nil end
@@ -44,8 +48,8 @@ local function remaining(now, seen, expires, idle)
 end
 """
 
-# KEYS[1]: the session hash. ARGV[1]: now (ms). ARGV[2]: the idle TTL (ms) for a record that
-# has no `m:idle` of its own (one written by 0.1).
+# KEYS[1]: the session hash. ARGV[1]: now (ms). ARGV[2]: the configured idle TTL (ms): the cap
+# on the record's own `m:idle`, and the idle TTL of a record without one (written by 0.1).
 # Returns the fields as one JSON object, already touched: m:seen is now, m:hits is one more,
 # and the key expires when the record's own lifetimes say. One string rather than a flat list:
 # a client parses one reply instead of two per field, which is most of a load's client cost.
@@ -60,7 +64,7 @@ if #fields == 0 then return nil end
 local record = {}
 for i = 1, #fields, 2 do record[fields[i]] = fields[i + 1] end
 local now = tonumber(ARGV[1])
-local idle = whole(record['m:idle']) or tonumber(ARGV[2])
+local idle = own_idle(record['m:idle'], tonumber(ARGV[2]))
 local ttl = remaining(now, whole(record['m:seen']), whole(record['m:expires']), idle)
 if not ttl then
   redis.call('DEL', KEYS[1])
@@ -74,7 +78,7 @@ return cjson.encode(record)
 """
 )
 
-# KEYS[1]: the session hash. ARGV[1]: now (ms). ARGV[2]: the default idle TTL (ms), as above.
+# KEYS[1]: the session hash. ARGV[1]: now (ms). ARGV[2]: the configured idle TTL (ms), as above.
 # ARGV[3]: '1' to create a new session, '0' to change a live one. ARGV[4]: n, the number of
 # fields to write; then n name/value pairs to write; then the names of fields to delete.
 # Returns 1 when saved; 0 when refused: creating over an existing key, or changing a session
@@ -83,10 +87,10 @@ SAVE_IF_LIVE = (
     LIVENESS
     + """
 local key = KEYS[1]
-local now, default_idle = tonumber(ARGV[1]), tonumber(ARGV[2])
+local now, configured_idle = tonumber(ARGV[1]), tonumber(ARGV[2])
 local function ttl_of()
   local seen, expires, idle = unpack(redis.call('HMGET', key, 'm:seen', 'm:expires', 'm:idle'))
-  return remaining(now, whole(seen), whole(expires), whole(idle) or default_idle)
+  return remaining(now, whole(seen), whole(expires), own_idle(idle, configured_idle))
 end
 if ARGV[3] == '1' then
   if redis.call('EXISTS', key) == 1 then return 0 end
