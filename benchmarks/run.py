@@ -1,12 +1,12 @@
 """Side-by-side benchmarks: sessionward against Starlette's and starsessions' middlewares.
 
-    python benchmarks/run.py                    # full run, 3 repeats; prints Markdown
+    python benchmarks/run.py                    # full run, 3 repeats; prints Markdown, draws SVG
     python benchmarks/run.py --quick --repeat 1 # smoke run (a few seconds)
     python benchmarks/run.py --no-redis         # cookie and in-memory cases only
     python benchmarks/run.py --profile          # profile sessionward + MemoryStore requests
 
 The cases are in cases.py (one function each), the measuring in harness.py, the tables in
-report.py. Redis is our own redis-server on a free loopback port,
+report.py and the chart in chart.py. Redis is our own redis-server on a free loopback port,
 stopped by pid at exit. Redis cases run once per redis-py parser (hiredis and pure Python when
 hiredis is installed), and every ratio is taken within one parser.
 """
@@ -28,6 +28,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent)]
 
 import cases  # noqa: E402
+import chart  # noqa: E402
 import harness  # noqa: E402
 import profiling  # noqa: E402
 import report  # noqa: E402
@@ -61,6 +62,8 @@ async def benchmark(args: argparse.Namespace, plan: harness.Plan, server: Server
     elapsed = time.perf_counter() - started
     results = report.Results(plan, stats, lines, elapsed, cases.TARGETS)
     print(report.markdown(results))
+    if args.chart != "":
+        print(f"\n{chart.draw(results, Path(args.chart))}")
 
 
 def _parsers(args: argparse.Namespace, parser: argparse.ArgumentParser) -> tuple[str, ...]:
@@ -83,6 +86,7 @@ def arguments(argv: list[str] | None) -> tuple[argparse.Namespace, harness.Plan]
     add("--repeat", type=int, default=3, help="whole runs; targets quote their median (3)")
     add("--no-redis", action="store_true", help="skip the Redis cases")
     add("--parsers", choices=("both", "hiredis", "pure"), default="both", help="redis-py parsers")
+    add("--chart", default=str(HERE / "results.svg"), help="SVG path ('' for none)")
     add("--profile", action="store_true", help="profile whole requests of --case instead")
     add("--case", default="sw-mem", choices=sorted(harness.CASES), help="case to profile")
     add("--profiler", choices=("cprofile", "pyinstrument"), default="cprofile")
