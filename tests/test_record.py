@@ -114,7 +114,8 @@ async def plant_in_redis(store: RedisStore, stored: dict[str, str]) -> None:
 
 
 def plant_in_memory(store: MemoryStore, stored: dict[str, str]) -> None:
-    store._entries[KEY] = _Entry(dict(stored), FAR)
+    store._entries[KEY] = entry = _Entry(dict(stored), FAR)
+    entry.read_numbers()
 
 
 @pytest.mark.parametrize(("name", "stored", "expected"), CASES, ids=IDS)

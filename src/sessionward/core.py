@@ -9,19 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .client import Client
 from .config import SessionConfig
 from .events import EventType
-from .record import SessionRecord, data_fields, split_fields
+from .record import SessionRecord, data_fields, data_of
 from .tokens import new_session_id, session_hash
 from .users import UserSessions
 
 
-@dataclass(frozen=True, slots=True)
-class Loaded:
-    """A live session as loaded (and touched): its data by key, as stored JSON, and record."""
+class Loaded(NamedTuple):  # a tuple: built on every request, and cheaply
+    """A live session as loaded (and touched): its store key, data by key (JSON), and record."""
 
+    key: str
     data: dict[str, str]
     record: SessionRecord
 
@@ -48,9 +49,8 @@ class SessionCore:
         fields = await config.store.load(key, config.now_ms(), config.idle_ttl_ms)
         if fields is None:
             return None
-        data, meta = split_fields(fields)
-        record = SessionRecord.from_fields(meta, config.idle_ttl_ms)
-        return None if record is None else Loaded(data, record)
+        record = SessionRecord.from_fields(fields, config.idle_ttl_ms)
+        return None if record is None else Loaded(key, data_of(fields), record)
 
     def new_record(
         self,

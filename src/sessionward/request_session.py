@@ -38,7 +38,8 @@ class RequestSession:
         self.core = core
         self.client = client
         self.session = Session(loaded.data if loaded is not None else None)
-        self.session_id = session_id
+        self._session_id = session_id
+        self.key = loaded.key if loaded is not None else None
         self.record = loaded.record if loaded is not None else None
         self.bearer = bearer  # authenticated by a JWT: never answered with a cookie
         self.degraded = degraded  # the store was down at load: anonymous and read-only

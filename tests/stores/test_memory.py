@@ -43,13 +43,12 @@ async def test_create_refuses_an_existing_key_and_save_a_missing_one() -> None:
     assert await store.load("gone", 1, IDLE_MS) is None
 
 
-async def test_load_touches_seen_and_hits() -> None:
+async def test_load_touches_seen() -> None:
     store = MemoryStore()
     await create(store, "k", now_ms=0)
     fields = await store.load("k", 5_000, IDLE_MS)
     assert fields is not None
     assert fields["m:seen"] == "5000"
-    assert fields["m:hits"] == "2"
 
 
 async def test_the_index_drops_members_a_whole_lifetime_old_and_never_shortens() -> None:

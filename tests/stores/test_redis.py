@@ -123,7 +123,7 @@ async def test_the_layout_is_one_hash_per_session_with_a_field_per_key(
     fields = await redis_client.hgetall(key)
     assert fields[b"d:cart"] == b"[1,2]"
     assert fields[b"d:name"] == b'"ada"'
-    assert {b"m:created", b"m:expires", b"m:seen", b"m:hits"} <= set(fields)
+    assert {b"m:created", b"m:expires", b"m:seen", b"m:idle"} <= set(fields)
 
 
 async def test_an_anonymous_reader_creates_no_key(

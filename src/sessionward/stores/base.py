@@ -17,7 +17,7 @@ class Store(Protocol):
     async def load(self, key: str, now_ms: int, idle_ttl_ms: int) -> dict[str, str] | None:
         """Return a live session's fields, touching it in the same step.
 
-        The touch sets `m:seen` to `now_ms`, adds one to `m:hits` and extends the store's
+        The touch sets `m:seen` to `now_ms` and extends the store's
         expiry to what `touch_ttl_ms` gives. A session that is missing, has ended by that rule
         (idle too long, past `m:expires`) or is unreadable returns `None` (and may be deleted).
         """

@@ -10,13 +10,44 @@ from collections import OrderedDict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
-from ..record import HITS, META_PREFIX, SEEN, stored_int, touch_ttl_ms
+from ..record import (
+    EXPIRES,
+    IDLE,
+    META_PREFIX,
+    SEEN,
+    own_idle_ttl_ms,
+    remaining_ms,
+    stored_int,
+)
+
+# The fields whose values `_Entry` keeps parsed.
+_NUMBERS = frozenset({SEEN, EXPIRES, IDLE})
 
 
 @dataclass(slots=True)
 class _Entry:
+    """A session's fields, with the numbers the liveness rule reads kept parsed.
+
+    Parsing them on every touch would cost more than the rest of a load.
+    """
+
     fields: dict[str, str]
-    deadline_ms: int
+    deadline_ms: int  # when the entry may be dropped unread: the rule's answer at last use
+    seen_ms: int | None = None
+    expires_ms: int | None = None
+    own_idle_ms: int | None = None
+
+    def read_numbers(self) -> None:
+        get = self.fields.get
+        self.seen_ms, self.expires_ms = stored_int(get(SEEN)), stored_int(get(EXPIRES))
+        self.own_idle_ms = stored_int(get(IDLE))
+
+    def remaining_ms(self, now_ms: int, idle_ttl_ms: int) -> int | None:
+        """`record.touch_ttl_ms` of the fields, from the parsed numbers."""
+        if self.seen_ms is None or self.expires_ms is None:
+            return None
+        idle = own_idle_ttl_ms(self.own_idle_ms, idle_ttl_ms)
+        return remaining_ms(now_ms, self.seen_ms, self.expires_ms, idle)
 
 
 @dataclass(slots=True)
@@ -47,13 +78,13 @@ class MemoryStore:
         entry = self._live_entry(key, now_ms)
         if entry is None:
             return None
-        fields = entry.fields
-        ttl_ms = touch_ttl_ms(fields, now_ms, idle_ttl_ms)
+        ttl_ms = entry.remaining_ms(now_ms, idle_ttl_ms)
         if ttl_ms is None:
             del self._entries[key]
             return None
+        entry.seen_ms = now_ms
+        fields = entry.fields
         fields[SEEN] = str(now_ms)
-        fields[HITS] = str((stored_int(fields.get(HITS)) or 0) + 1)
         self._keep(key, entry, now_ms + ttl_ms)
         return dict(fields)
 
@@ -72,13 +103,15 @@ class MemoryStore:
             if entry is not None:
                 return False
             entry = _Entry({}, now_ms)
-        elif entry is None or touch_ttl_ms(entry.fields, now_ms, idle_ttl_ms) is None:
+        elif entry is None or entry.remaining_ms(now_ms, idle_ttl_ms) is None:
             return False
         fields = entry.fields
         fields.update(write)
         for name in delete:
             fields.pop(name, None)
-        ttl_ms = touch_ttl_ms(fields, now_ms, idle_ttl_ms)
+        if create or not (_NUMBERS.isdisjoint(write) and _NUMBERS.isdisjoint(delete)):
+            entry.read_numbers()
+        ttl_ms = entry.remaining_ms(now_ms, idle_ttl_ms)
         if ttl_ms is None:
             self._entries.pop(key, None)
             return False

@@ -16,6 +16,7 @@ is atomic on both clients.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections.abc import Collection, Mapping, Sequence
 from types import TracebackType
@@ -50,12 +51,12 @@ end
 
 # KEYS[1]: the session hash. ARGV[1]: now (ms). ARGV[2]: the configured idle TTL (ms): the cap
 # on the record's own `m:idle`, and the idle TTL of a record without one (written by 0.1).
-# Returns the fields as one JSON object, already touched: m:seen is now, m:hits is one more,
-# and the key expires when the record's own lifetimes say. One string rather than a flat list:
-# a client parses one reply instead of two per field, which is most of a load's client cost.
-# Returns nil, deleting the key, when the session has ended (see LIVENESS) or lacks a readable
-# m:seen/m:expires. The touch is best effort (pcall): a Redis that refuses writes (out of
-# memory, NOREPLICAS, MISCONF) still serves reads; only writes fail, with a 503.
+# Returns the fields as one JSON object, already touched: m:seen is now, and the key expires
+# when the record's own lifetimes say. One string rather than a flat list: a client parses one
+# reply instead of two per field, which is most of a load's client cost with redis-py's
+# pure-Python parser. Returns nil, deleting the key, when the session has ended (see LIVENESS)
+# or lacks a readable m:seen/m:expires. The touch is best effort (pcall): a Redis that refuses
+# writes (out of memory, NOREPLICAS, MISCONF) still serves reads; only writes fail, with a 503.
 LOAD_AND_TOUCH = (
     LIVENESS
     + """
@@ -71,8 +72,7 @@ if not ttl then
   return nil
 end
 record['m:seen'] = ARGV[1]
-record['m:hits'] = tostring((whole(record['m:hits']) or 0) + 1)
-redis.pcall('HSET', KEYS[1], 'm:seen', ARGV[1], 'm:hits', record['m:hits'])
+redis.pcall('HSET', KEYS[1], 'm:seen', ARGV[1])
 redis.pcall('PEXPIRE', KEYS[1], ttl)
 return cjson.encode(record)
 """
@@ -195,17 +195,40 @@ class _Call:
             raise StoreUnavailable(f"Redis is unavailable: {_describe(exc)}") from exc
 
 
+class _Script:
+    """A one-key Lua script, sent by SHA.
+
+    On NOSCRIPT (a fresh server, a promoted replica, SCRIPT FLUSH) it loads the script (on
+    every primary, for a cluster) and sends it once more. Not redis-py's `Script`, which
+    imports inside every call: this runs on every request.
+    """
+
+    __slots__ = ("_client", "sha", "source")
+
+    def __init__(self, client: Redis | RedisCluster, source: str) -> None:
+        self._client = client
+        self.source = source
+        self.sha = hashlib.sha1(source.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+    async def __call__(self, key: str, *args: str | int) -> Any:
+        client = self._client
+        try:
+            return await client.execute_command("EVALSHA", self.sha, 1, key, *args)
+        except redis_errors.NoScriptError:
+            await client.script_load(self.source)
+            return await client.execute_command("EVALSHA", self.sha, 1, key, *args)
+
+
 class RedisStore:
     """Sessions in Redis (`redis.asyncio.Redis` or `RedisCluster`), one hash each."""
 
     def __init__(self, client: Redis | RedisCluster, *, prefix: str = "sessionward:") -> None:
         self.client = client
         self.prefix = prefix
-        # Sent by SHA; on NOSCRIPT (a fresh server, a promoted replica, SCRIPT FLUSH) redis-py
-        # loads the script (on every primary, for a cluster) and retries once.
-        self._load_and_touch = client.register_script(LOAD_AND_TOUCH)
-        self._save_if_live = client.register_script(SAVE_IF_LIVE)
+        self._load_and_touch = _Script(client, LOAD_AND_TOUCH)
+        self._save_if_live = _Script(client, SAVE_IF_LIVE)
         self._call = _Call(_pool_limit(client))
+        self._session_prefix = f"{prefix}s:{{"
 
     @classmethod
     def from_url(
@@ -229,11 +252,11 @@ class RedisStore:
         return cls(client, prefix=prefix)
 
     def key(self, session_key: str) -> str:
-        return f"{self.prefix}s:{{{session_key}}}"
+        return self._session_prefix + session_key + "}"
 
     async def load(self, key: str, now_ms: int, idle_ttl_ms: int) -> dict[str, str] | None:
         async with self._call:
-            flat = await self._load_and_touch(keys=[self.key(key)], args=[now_ms, idle_ttl_ms])
+            flat = await self._load_and_touch(self.key(key), now_ms, idle_ttl_ms)
         if not flat:
             return None
         try:
@@ -253,11 +276,11 @@ class RedisStore:
         create: bool,
     ) -> bool:
         args: list[str | int] = [now_ms, idle_ttl_ms, 1 if create else 0, len(write)]
-        for name, value in write.items():
-            args += (name, value)
+        for pair in write.items():
+            args += pair
         args += delete
         async with self._call:
-            saved = await self._save_if_live(keys=[self.key(key)], args=args)
+            saved = await self._save_if_live(self.key(key), *args)
         return bool(saved)
 
     def index_key(self, user_id: str) -> str:
