@@ -7,12 +7,12 @@ and never raises: a garbled one becomes "Unknown device".
 from __future__ import annotations
 
 import importlib
-import json
 import re
+import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from functools import lru_cache
-from typing import Any, Literal, NamedTuple, cast
+from typing import Any, Literal, NamedTuple
 
 DeviceKind = Literal["mobile", "tablet", "desktop", "bot", "other"]
 KINDS: frozenset[str] = frozenset({"mobile", "tablet", "desktop", "bot", "other"})
@@ -57,36 +57,6 @@ class Device:
 
     def to_dict(self) -> dict[str, str | None]:
         return asdict(self)
-
-    def to_json(self) -> str:
-        """Compact JSON for one store field; unknown (`None`) fields are left out.
-
-        ASCII-only, so a lone surrogate from a hostile user-agent cannot break a UTF-8 store.
-        """
-        known = {name: value for name, value in self.to_dict().items() if value is not None}
-        return json.dumps(known, separators=(",", ":"))
-
-    @classmethod
-    def from_json(cls, text: str | bytes) -> Device | None:
-        """Read `to_json()` back; `None` for anything else. Unknown keys are ignored."""
-        try:
-            data = json.loads(text)
-        except (ValueError, TypeError, RecursionError):
-            return None
-        if not isinstance(data, dict):
-            return None
-        kind, label = data.get("kind"), data.get("label")
-        optional = {name: data.get(name) for name in _OPTIONAL_FIELDS}
-        if not (isinstance(kind, str) and kind in KINDS and isinstance(label, str)):
-            return None
-        if not all(value is None or isinstance(value, str) for value in optional.values()):
-            return None
-        return cls(**optional, kind=cast(DeviceKind, kind), label=label)
-
-
-_OPTIONAL_FIELDS = tuple(
-    field.name for field in fields(Device) if field.name not in ("kind", "label")
-)
 
 
 def parse_user_agent(user_agent: str) -> Device:
@@ -148,29 +118,44 @@ def _user_agents_kind(parsed: Any) -> DeviceKind:
     return "desktop" if parsed.is_pc else "other"
 
 
-# The fast path: the same uap-core rules (user-agents reads them through ua-parser's legacy
-# API), run by ua-parser 1.x's Rust resolver when ua-parser-rs is installed: ~25 µs a
-# user-agent instead of ~1 ms, and well under 1 ms for any junk at the cap instead of ~6 ms
-# (benchmarks/ua_parse.py). It reads real user-agents as user-agents does; on some junk it does
-# not, as it widens the rules' long bounded repeats (".{0,100}bot": "bot" in the first ~100
-# characters) to unbounded ones (".*bot": "bot" anywhere), so junk may become a bot.
+# The default: the same uap-core rules (user-agents reads them through ua-parser's legacy API),
+# run by ua-parser 1.x's Rust resolver, ua-parser-rs, a dependency wherever it has wheels
+# (pyproject.toml): ~20-40 µs a user-agent instead of ~1 ms, and ~0.3 ms for the worst junk at
+# the cap a search found, instead of ~4 ms (benchmarks/ua_parse.py). It reads real user-agents as
+# user-agents does; on some junk it does not, as it widens the rules' long bounded repeats
+# (".{0,100}bot": "bot" in the first ~100 characters) to unbounded ones (".*bot": "bot"
+# anywhere), so junk may become a bot. Elsewhere, or should the Rust side fail to load the
+# rules, user-agents parses, and only then is it imported: its ~1,300 regexes compile at import.
 try:
     from ua_parser import Domain, load_lazy_builtins
     from ua_parser.regex import Resolver as _RegexResolver
-except ImportError:  # no ua-parser-rs, or a ua-parser older than 1.0
+except ImportError:  # no ua-parser-rs (no wheel for this platform), or a ua-parser before 1.0
     _resolve = None
-    importlib.import_module("user_agents")  # compile its rules now, not on the first request
 else:
-    _resolve = _RegexResolver(load_lazy_builtins())  # ~0.2 s: the Rust side compiles them all
+    try:
+        _resolve = _RegexResolver(load_lazy_builtins())  # ~0.2 s: Rust compiles them all
+    except Exception as error:  # a ua-parser-builtins rule the Rust regex engine rejects
+        _resolve = None
+        warnings.warn(
+            f"ua-parser-rs cannot load ua-parser's rules ({error!r}): user-agents are parsed "
+            "by user-agents instead, tens of times slower",
+            RuntimeWarning,
+            stacklevel=1,
+        )
+if _resolve is None:
+    importlib.import_module("user_agents")  # compile its rules now, not on the first request
 
 
 def _read_with_ua_parser(user_agent: str) -> _Read:
     assert _resolve is not None
-    try:
-        found = _resolve(user_agent, Domain.ALL)
-    except UnicodeEncodeError:  # a lone surrogate: Rust takes UTF-8 only
-        found = _resolve(user_agent.encode("utf-8", "replace").decode(), Domain.ALL)
-    result = found.complete().with_defaults()
+    # Only ASCII reaches the Rust regexes, anything else as "?". One non-ASCII character (any
+    # byte over 0x7F in a header, which the middleware reads as Latin-1) makes the regex crate's
+    # lazy DFA give up on the rules with a Unicode \b, such as the bot list's
+    # "\b\w{0,30}favicon", for a much slower engine: 2 ms for some junk at the cap, not 0.1 ms.
+    # Real user-agents are ASCII, and a lone surrogate, which Rust cannot take, is gone too.
+    if not user_agent.isascii():
+        user_agent = user_agent.encode("ascii", "replace").decode("ascii")
+    result = _resolve(user_agent, Domain.ALL).complete().with_defaults()
     browser, os, device = result.user_agent, result.os, result.device
     os_version = _version(os.major, os.minor, os.patch)
     return _Read(
@@ -252,7 +237,7 @@ _Reader = Callable[[str], _Read]
 _READERS: dict[str, _Reader] = {"user-agents": _read_with_user_agents}
 if _resolve is not None:
     _READERS = {"ua-parser-rs": _read_with_ua_parser, **_READERS}
-#: Which parser reads user-agents: "ua-parser-rs" when installed, else "user-agents".
+#: Which parser reads user-agents: "ua-parser-rs" when it loads, else "user-agents".
 USER_AGENT_BACKEND: str = next(iter(_READERS))
 _read: _Reader = _READERS[USER_AGENT_BACKEND]
 
