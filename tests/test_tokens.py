@@ -87,3 +87,16 @@ def test_tokens_are_itsdangerous_signatures() -> None:
     token = CookieSigner([KEY_A]).issue(session_id)
     assert token == reference.sign(session_id).decode()
     assert CookieSigner([KEY_A]).verify(reference.sign("x").decode()).session_id == "x"
+
+
+def test_only_tokens_that_verified_are_remembered() -> None:
+    signer = CookieSigner([KEY_A])
+    token = signer.issue("id")
+    forged = token[:-1] + ("A" if token[-1] != "A" else "B")
+    for _ in range(3):
+        with pytest.raises(InvalidToken):
+            signer.verify(forged)
+    assert signer._verified.cache_info().currsize == 0
+    assert signer.verify(token) == signer.verify(token)
+    assert signer._verified.cache_info().currsize == 1
+    assert signer.verify(token).key == session_hash("id")

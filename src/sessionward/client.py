@@ -13,7 +13,7 @@ from starlette.types import Scope
 
 from .addresses import TrustedProxies, client_ip
 from .devices import MAX_USER_AGENT_CHARS, parse_user_agent
-from .record import AGENT, IP, SessionRecord, device_to_fields
+from .record import AGENT, IP, device_to_fields
 
 
 class Client:
@@ -55,14 +55,14 @@ class Client:
             self._device_fields = device_to_fields(agent)
         return self._device_fields
 
-    def changes(self, record: SessionRecord) -> dict[str, str]:
-        """The record fields to update because the client's IP or user-agent changed."""
+    def changes(self, recorded_ip: str | None, recorded_agent: str | None) -> dict[str, str]:
+        """The record fields to update because the client's IP or user-agent hash changed."""
         changes: dict[str, str] = {}
         ip = self.ip
-        if ip is not None and ip != record.ip:
+        if ip is not None and ip != recorded_ip:
             changes[IP] = ip
         agent_hash = self.agent_hash
-        if agent_hash != record.agent_hash:
+        if agent_hash != recorded_agent:
             changes[AGENT] = agent_hash
             changes.update(self.device_fields)
         return changes

@@ -14,17 +14,30 @@ from typing import NamedTuple
 from .client import Client
 from .config import SessionConfig
 from .events import EventType
-from .record import SessionRecord, data_fields, data_of
+from .record import CREATED, TRANSPORT, USER, SessionRecord, data_fields, stored_int
 from .tokens import new_session_id, session_hash
 from .users import UserSessions
 
 
 class Loaded(NamedTuple):  # a tuple: built on every request, and cheaply
-    """A live session as loaded (and touched): its store key, data by key (JSON), and record."""
+    """A live session as loaded (and touched): its store key and its fields as stored.
+
+    Most requests need only a few facts of the record, so it is parsed only when asked.
+    """
 
     key: str
-    data: dict[str, str]
-    record: SessionRecord
+    fields: dict[str, str]
+
+    @property
+    def user_id(self) -> str | None:
+        return self.fields.get(USER) or None
+
+    @property
+    def transport(self) -> str:
+        return self.fields.get(TRANSPORT) or "cookie"
+
+    def record(self, idle_ttl_ms: int) -> SessionRecord | None:
+        return SessionRecord.from_fields(self.fields, idle_ttl_ms)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +62,9 @@ class SessionCore:
         fields = await config.store.load(key, config.now_ms(), config.idle_ttl_ms)
         if fields is None:
             return None
-        record = SessionRecord.from_fields(fields, config.idle_ttl_ms)
-        return None if record is None else Loaded(key, data_of(fields), record)
+        if stored_int(fields.get(CREATED)) is None:  # the store checked m:seen and m:expires
+            return None
+        return Loaded(key, fields)
 
     def new_record(
         self,

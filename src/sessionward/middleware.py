@@ -123,8 +123,8 @@ class SessionMiddleware:
                 verified = config.signer.verify(token)
             except InvalidToken:
                 continue
-            loaded = await self.core.load(session_hash(verified.session_id))
-            if loaded is None or loaded.record.transport != "cookie":
+            loaded = await self.core.load(verified.key)
+            if loaded is None or loaded.transport != "cookie":
                 continue
             resign = not verified.signed_with_current_key
             return RequestSession(self.core, client, verified.session_id, loaded, resign=resign)
@@ -136,8 +136,7 @@ class SessionMiddleware:
         loaded = await self.core.load(session_hash(claims.session_id))
         if loaded is None:
             raise InvalidToken("the session has ended", reason="session_ended")
-        record = loaded.record
-        if record.user_id != claims.user_id or record.transport != "bearer":
+        if loaded.user_id != claims.user_id or loaded.transport != "bearer":
             raise InvalidToken("the session does not belong to the token", reason="session_ended")
         return RequestSession(self.core, client, claims.session_id, loaded, bearer=True)
 

@@ -14,7 +14,7 @@ from .client import Client
 from .core import Loaded, SessionCore
 from .events import EventType
 from .exceptions import SessionError, StoreUnavailable
-from .record import DATA_PREFIX, SessionRecord, data_fields
+from .record import AGENT, DATA_PREFIX, IP, SessionRecord, data_fields, data_of
 from .session import Changes, Session, dumps, encoded_size
 from .tokens import new_session_id, session_hash
 
@@ -37,31 +37,40 @@ class RequestSession:
     ) -> None:
         self.core = core
         self.client = client
-        self.session = Session(loaded.data if loaded is not None else None)
-        self._session_id = session_id
-        self.key = loaded.key if loaded is not None else None
-        self.record = loaded.record if loaded is not None else None
+        self.session_id = session_id  # the live session's secret id; `None` until one is stored
+        self._record: SessionRecord | None = None
+        self._loaded = loaded  # until `record` is first asked for: most requests never do
+        if loaded is not None:
+            fields = loaded.fields
+            self.session = Session(data_of(fields))
+            self.key: str | None = loaded.key
+            # A new IP or user-agent to record, saved with the next write (or on its own).
+            self.meta_changes = client.changes(fields.get(IP), fields.get(AGENT))
+        else:
+            self.session, self.key, self.meta_changes = Session(), None, {}
         self.bearer = bearer  # authenticated by a JWT: never answered with a cookie
         self.degraded = degraded  # the store was down at load: anonymous and read-only
         self.send_cookie = resign  # (re)send the cookie: signed with an old key, or a new id
         self.expire_cookie = False  # tell the browser to forget its cookie
-        # A new IP or user-agent to record, saved with the next write (or on its own).
-        self.meta_changes = client.changes(self.record) if self.record is not None else {}
         self.answered = False  # the response started (or the websocket was accepted)
 
     @property
-    def session_id(self) -> str | None:
-        """The live session's secret id; `None` until one is stored."""
-        return self._session_id
+    def record(self) -> SessionRecord | None:
+        """The stored session's record; `None` while there is none."""
+        if self._loaded is not None:
+            self._record = self._loaded.record(self.core.config.idle_ttl_ms)
+            self._loaded = None
+        return self._record
 
-    @session_id.setter
-    def session_id(self, session_id: str | None) -> None:
-        self._session_id = session_id
-        self.key = session_hash(session_id) if session_id is not None else None
+    @record.setter
+    def record(self, record: SessionRecord | None) -> None:
+        self._record, self._loaded = record, None
 
     @property
     def user_id(self) -> str | None:
-        return self.record.user_id if self.record is not None else None
+        if self._loaded is not None:
+            return self._loaded.user_id
+        return self._record.user_id if self._record is not None else None
 
     # -- saving ----------------------------------------------------------------------------
 
@@ -116,7 +125,7 @@ class RequestSession:
             self.meta_changes.clear()
         else:  # ended meanwhile (logout elsewhere, expiry): do not bring it back
             logger.info("sessionward: session ended before this request saved; changes dropped")
-            self.session_id = self.record = None
+            self.session_id = self.key = self.record = None
 
     # -- new ids ---------------------------------------------------------------------------
 
@@ -129,7 +138,7 @@ class RequestSession:
         if not await self.core.create(key, record, values):
             logger.error("sessionward: the store refused a new session id; nothing saved")
             return None
-        self._adopt(session_id, record, values, size)
+        self._adopt(session_id, key, record, values, size)
         await self.core.users.emit("session.created", key, record)
         return self._cookie()
 
@@ -151,7 +160,7 @@ class RequestSession:
         signed_in = await self.core.sign_in(
             user_id, self.client, transport="cookie", values=values, replacing=old
         )
-        self._adopt(signed_in.session_id, signed_in.record, values, size)
+        self._adopt(signed_in.session_id, signed_in.key, signed_in.record, values, size)
         self.send_cookie = True
 
     def _serialised(self) -> tuple[dict[str, str], int]:
@@ -162,11 +171,11 @@ class RequestSession:
         return values, size
 
     def _adopt(
-        self, session_id: str, record: SessionRecord, values: dict[str, str], size: int
+        self, session_id: str, key: str, record: SessionRecord, values: dict[str, str], size: int
     ) -> None:
         """Make a just-stored session this request's, with `values` as its saved baseline."""
         self.session.mark_saved(Changes(values, [], size), replace=True)
-        self.session_id, self.record = session_id, record
+        self.session_id, self.key, self.record = session_id, key, record
         self.meta_changes.clear()
         self.expire_cookie = False
 
@@ -178,7 +187,7 @@ class RequestSession:
         if key is None or record is None:
             return
         await self.core.end(key, record, event=event)
-        self.session_id = self.record = None
+        self.session_id = self.key = self.record = None
         self.send_cookie, self.expire_cookie = False, True
         self.meta_changes.clear()
 

@@ -10,8 +10,13 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from json.encoder import (  # type: ignore[attr-defined]
+    c_make_encoder,
+    encode_basestring,
+    encode_basestring_ascii,
+)
 from typing import Any
 
 from .exceptions import SessionError
@@ -21,11 +26,30 @@ logger = logging.getLogger("sessionward")
 _MUTABLE = (dict, list)
 
 
-# One encoder for every value: `json.dumps` with options builds a new one per call.
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+def _encoder(ensure_ascii: bool) -> Callable[[Any], str]:
+    """A compact JSON encoder, built once: `json.dumps` builds one per call.
+
+    It keeps no record of containers seen (`check_circular=False`), so a value that contains
+    itself fails with `RecursionError` instead of `ValueError`; `dumps` reports both alike.
+    """
+    encoder = json.JSONEncoder(
+        separators=(",", ":"), ensure_ascii=ensure_ascii, allow_nan=False, check_circular=False
+    )
+    if c_make_encoder is None:  # an interpreter without the C accelerator
+        return encoder.encode
+    encode_string = encode_basestring_ascii if ensure_ascii else encode_basestring
+    chunks = c_make_encoder(
+        None, encoder.default, encode_string, None, ":", ",", False, False, False
+    )
+
+    def encode(value: Any) -> str:
+        return "".join(chunks(value, 0))
+
+    return encode
 
 
-_ASCII_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+_encode = _encoder(ensure_ascii=False)
+_encode_ascii = _encoder(ensure_ascii=True)
 
 
 def dumps(key: str, value: Any) -> str:
@@ -35,14 +59,15 @@ def dumps(key: str, value: Any) -> str:
     can produce from `"\\ud800"`) is written with escapes instead, as a store needs.
     """
     try:
-        text: str = _ENCODER.encode(value)
+        text = _encode(value)
         if text.isascii() or _is_utf8(text):
             return text
-        return _ASCII_ENCODER.encode(value)
-    except (TypeError, ValueError) as exc:
+        return _encode_ascii(value)
+    except (TypeError, ValueError, RecursionError) as exc:
+        reason = "it contains itself" if isinstance(exc, RecursionError) else str(exc)
         raise SessionError(
             f"request.session[{key!r}] holds a {type(value).__name__} that cannot be stored "
-            f"({exc}); session values must be JSON: str, int, float, bool, None, list, dict"
+            f"({reason}); session values must be JSON: str, int, float, bool, None, list, dict"
         ) from None
 
 
@@ -89,7 +114,7 @@ def _check_key(key: object) -> str:
     return key
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built on every save, and a frozen one costs more
 class Changes:
     """What a save must do: keys to write (as JSON), keys to delete, and the new total size."""
 

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import NamedTuple
 
 from itsdangerous import BadData, Signer
@@ -17,6 +18,7 @@ SESSION_ID_BYTES = 32
 MIN_SECRET_KEY_LENGTH = 32
 # base64url of 32 bytes is 43 characters; a signed token is that, ".", and a 43-character MAC.
 MAX_TOKEN_LENGTH = 128
+VERIFIED_TOKENS_CACHED = 4096
 _COOKIE_SALT = b"sessionward.cookie"
 
 
@@ -37,6 +39,7 @@ def session_hash(session_id: str) -> str:
 class VerifiedToken(NamedTuple):  # a tuple: built on every request, and cheaply
     session_id: str
     signed_with_current_key: bool
+    key: str  # `session_hash(session_id)`: the store key and public id
 
 
 def normalise_secret_keys(secret_keys: str | bytes | Sequence[str | bytes]) -> list[bytes]:
@@ -74,6 +77,9 @@ class CookieSigner:
         # itsdangerous derives the HMAC key from the secret on every call; derive it once, and
         # keep an HMAC keyed with it to copy: a copy skips the key set-up a one-shot HMAC redoes.
         self._macs = [hmac.new(signer.derive_key(), digestmod=hashlib.sha256) for signer in signers]
+        # A browser sends the same cookie on every request: remember the tokens that verified
+        # lately (never one that failed, so forged tokens cannot crowd out real ones).
+        self._verified = lru_cache(maxsize=VERIFIED_TOKENS_CACHED)(self._verify)
 
     def issue(self, session_id: str) -> str:
         return f"{session_id}.{_signature(self._macs[0], session_id.encode('ascii')).decode()}"
@@ -85,13 +91,16 @@ class CookieSigner:
         The signature's text is compared with the one we would write, so the one spelling we
         issue is the only one accepted (base64 leaves spare bits in its last character).
         """
+        return self._verified(token)
+
+    def _verify(self, token: str) -> VerifiedToken:
         session_id, dot, signature = token.rpartition(".")
         if not dot or len(token) > MAX_TOKEN_LENGTH or not token.isascii():
             raise InvalidToken("token is not one this library issued", reason="malformed")
         value, given = session_id.encode("ascii"), signature.encode("ascii")
         for position, keyed in enumerate(self._macs):
             if hmac.compare_digest(_signature(keyed, value), given):
-                return VerifiedToken(session_id, signed_with_current_key=position == 0)
+                return VerifiedToken(session_id, position == 0, session_hash(session_id))
         raise InvalidToken(
             "token signature does not match any configured key", reason="bad_signature"
         )

@@ -99,11 +99,12 @@ class MemoryStore:
         create: bool,
     ) -> bool:
         entry = self._live_entry(key, now_ms)
+        ttl_ms: int | None = None
         if create:
             if entry is not None:
                 return False
             entry = _Entry({}, now_ms)
-        elif entry is None or entry.remaining_ms(now_ms, idle_ttl_ms) is None:
+        elif entry is None or (ttl_ms := entry.remaining_ms(now_ms, idle_ttl_ms)) is None:
             return False
         fields = entry.fields
         fields.update(write)
@@ -111,7 +112,7 @@ class MemoryStore:
             fields.pop(name, None)
         if create or not (_NUMBERS.isdisjoint(write) and _NUMBERS.isdisjoint(delete)):
             entry.read_numbers()
-        ttl_ms = entry.remaining_ms(now_ms, idle_ttl_ms)
+            ttl_ms = entry.remaining_ms(now_ms, idle_ttl_ms)
         if ttl_ms is None:
             self._entries.pop(key, None)
             return False
