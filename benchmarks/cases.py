@@ -17,11 +17,13 @@ The floors are bare ASGI functions (not Starlette middleware) around the same St
 
 from __future__ import annotations
 
+import importlib
 import json
 from typing import Any
 
 from browser import SECRET, SIZES, TTL, session_app
 from harness import Env, Target, case
+from previous import PACKAGE
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware as StarletteSessionMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -163,3 +165,26 @@ TARGETS = [
         1.2,
     ),
 ]
+
+
+def previous_cases(commit: str) -> None:
+    """Register an older sessionward (see previous.py) beside the current one, last in tables."""
+    previous = importlib.import_module(PACKAGE)
+    label = f"sessionward {commit} (previous)"
+
+    def stack(env: Env, store: Any) -> ASGIApp:
+        middleware = Middleware(
+            previous.SessionMiddleware,
+            secret_keys=[SECRET],
+            store=store,
+            max_session_bytes=env.max_bytes,
+        )
+        return session_app(middleware)
+
+    @case("sw-mem-prev", f"{label} + MemoryStore", family="previous")
+    def previous_memory(env: Env) -> ASGIApp:
+        return stack(env, previous.MemoryStore())
+
+    @case("sw-redis-prev", f"{label} + RedisStore", family="previous", redis=True)
+    def previous_redis(env: Env) -> ASGIApp:
+        return stack(env, previous.RedisStore(env.redis(), prefix=env.prefix))

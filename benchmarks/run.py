@@ -4,6 +4,7 @@
     python benchmarks/run.py --quick --repeat 1 # smoke run (a few seconds)
     python benchmarks/run.py --no-redis         # cookie and in-memory cases only
     python benchmarks/run.py --profile          # profile sessionward + MemoryStore requests
+    python benchmarks/run.py --previous v0.1.0  # and sessionward at an older commit, same run
 
 The cases are in cases.py (one function each), the measuring in harness.py, the tables in
 report.py and the chart in chart.py. Redis is our own redis-server on a free loopback port,
@@ -30,6 +31,7 @@ sys.path[:0] = [str(HERE), str(HERE.parent)]
 import cases  # noqa: E402
 import chart  # noqa: E402
 import harness  # noqa: E402
+import previous  # noqa: E402
 import profiling  # noqa: E402
 import report  # noqa: E402
 
@@ -87,6 +89,7 @@ def arguments(argv: list[str] | None) -> tuple[argparse.Namespace, harness.Plan]
     add("--no-redis", action="store_true", help="skip the Redis cases")
     add("--parsers", choices=("both", "hiredis", "pure"), default="both", help="redis-py parsers")
     add("--chart", default=str(HERE / "results.svg"), help="SVG path ('' for none)")
+    add("--previous", metavar="REF", help="also time sessionward at this git commit or tag")
     add("--profile", action="store_true", help="profile whole requests of --case instead")
     add("--case", default="sw-mem", choices=sorted(harness.CASES), help="case to profile")
     add("--profiler", choices=("cprofile", "pyinstrument"), default="cprofile")
@@ -102,6 +105,15 @@ def arguments(argv: list[str] | None) -> tuple[argparse.Namespace, harness.Plan]
 
 def main(argv: list[str] | None = None) -> None:
     args, plan = arguments(argv)
+    if args.previous and not args.profile:
+        with previous.checkout(args.previous) as commit:
+            cases.previous_cases(commit)
+            run(args, plan)
+    else:
+        run(args, plan)
+
+
+def run(args: argparse.Namespace, plan: harness.Plan) -> None:
     needs_redis = harness.CASES[args.case].redis if args.profile else bool(plan.parsers)
     with redis_server(needs_redis) as server:
         if args.profile:
