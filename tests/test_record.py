@@ -199,3 +199,44 @@ async def test_creating_follows_the_rule(
 async def test_an_update_of_a_missing_session_writes_nothing(redis_store: RedisStore) -> None:
     assert not await redis_store.save(KEY, {"d:a": "1"}, (), NOW, DEFAULT_IDLE, create=False)
     assert await redis_store.client.exists(redis_store.key(KEY)) == 0
+
+
+@pytest.mark.parametrize(
+    ("write", "delete", "saved"),
+    [
+        ({"m:expires": str(NOW)}, (), False),  # a change that ends the session
+        ({"m:idle": "1", "d:a": "1"}, (), False),
+        ({"m:expires": str(NOW + 500)}, (), True),
+        ({}, ["m:seen"], False),
+        ({}, ["m:idle"], True),  # back to the configured idle TTL
+    ],
+)
+async def test_a_save_that_changes_the_lifetimes_follows_the_rule(
+    redis_store: RedisStore, write: dict[str, str], delete: list[str], saved: bool
+) -> None:
+    memory = MemoryStore()
+    plant_in_memory(memory, fields(seen=NOW - 10, idle=300_000))
+    await plant_in_redis(redis_store, fields(seen=NOW - 10, idle=300_000))
+    for store in (memory, redis_store):
+        assert await store.save(KEY, write, delete, NOW, DEFAULT_IDLE, create=False) is saved
+    assert len(memory) == int(saved)
+    assert await redis_store.client.exists(redis_store.key(KEY)) == int(saved)
+    if saved:
+        after = {**fields(seen=NOW - 10, idle=300_000), **write}
+        for name in delete:
+            del after[name]
+        expected = touch_ttl_ms(after, NOW, DEFAULT_IDLE)
+        assert expected is not None
+        assert memory._entries[KEY].deadline_ms == NOW + expected
+        assert expected - 50 < await redis_store.client.pttl(redis_store.key(KEY)) <= expected
+
+
+async def test_a_save_of_thousands_of_fields_goes_through(redis_store: RedisStore) -> None:
+    await plant_in_redis(redis_store, fields())
+    many = {f"d:{number}": "1" for number in range(5000)}
+    assert await redis_store.save(KEY, many, (), NOW, DEFAULT_IDLE, create=False)
+    assert await redis_store.client.hlen(redis_store.key(KEY)) >= 5000
+    gone = list(many)[:4000]
+    assert await redis_store.save(KEY, {}, gone, NOW, DEFAULT_IDLE, create=False)
+    assert await redis_store.client.hexists(redis_store.key(KEY), "d:4500")
+    assert not await redis_store.client.hexists(redis_store.key(KEY), "d:10")

@@ -37,6 +37,8 @@ BROWSER = "m:br"
 SYSTEM = "m:os"
 HARDWARE = "m:hw"
 DEVICE_FIELDS = (LABEL, KIND, BROWSER, SYSTEM, HARDWARE)
+# The fields the liveness rule reads: a store re-reads them only after writing one of them.
+LIFETIME_FIELDS = frozenset({SEEN, EXPIRES, IDLE})
 # What listing a user's devices reads of each session: everything but the data.
 RECORD_FIELDS = (
     CREATED,

@@ -268,3 +268,16 @@ async def test_a_redis_refusing_writes_for_want_of_replicas_still_serves_reads(
     assert read.status_code == 200
     assert read.json() == {"a": 1}
     assert write.status_code == 503
+
+
+async def test_scripts_flushed_from_the_server_are_loaded_again(
+    redis_store: RedisStore, redis_client: redis_asyncio.Redis
+) -> None:
+    """A restarted server, or SCRIPT FLUSH, answers NOSCRIPT: that is a reload, not a 500."""
+    async with client_for(build_app(redis_store)) as client:
+        await client.post("/session", json={"a": 1})
+        await redis_client.script_flush()
+        assert (await client.get("/session")).json() == {"a": 1}
+        await redis_client.script_flush()
+        assert (await client.post("/session", json={"b": 2})).json() == {"a": 1, "b": 2}
+        assert (await client.get("/session")).json() == {"a": 1, "b": 2}

@@ -13,15 +13,13 @@ from dataclasses import dataclass
 from ..record import (
     EXPIRES,
     IDLE,
+    LIFETIME_FIELDS,
     META_PREFIX,
     SEEN,
     own_idle_ttl_ms,
     remaining_ms,
     stored_int,
 )
-
-# The fields whose values `_Entry` keeps parsed.
-_NUMBERS = frozenset({SEEN, EXPIRES, IDLE})
 
 
 @dataclass(slots=True)
@@ -110,7 +108,7 @@ class MemoryStore:
         fields.update(write)
         for name in delete:
             fields.pop(name, None)
-        if create or not (_NUMBERS.isdisjoint(write) and _NUMBERS.isdisjoint(delete)):
+        if create or not (LIFETIME_FIELDS.isdisjoint(write) and LIFETIME_FIELDS.isdisjoint(delete)):
             entry.read_numbers()
             ttl_ms = entry.remaining_ms(now_ms, idle_ttl_ms)
         if ttl_ms is None:

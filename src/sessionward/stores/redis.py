@@ -28,7 +28,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
 from ..exceptions import StoreUnavailable
-from ..record import RECORD_FIELDS
+from ..record import LIFETIME_FIELDS, RECORD_FIELDS
 
 # The liveness rule of `sessionward.record.remaining_ms`, in Lua, shared by both scripts below
 # (tests/test_record.py pins it to the Python original). `whole` reads a stored number the way
@@ -79,28 +79,38 @@ return cjson.encode(record)
 )
 
 # KEYS[1]: the session hash. ARGV[1]: now (ms). ARGV[2]: the configured idle TTL (ms), as above.
-# ARGV[3]: '1' to create a new session, '0' to change a live one. ARGV[4]: n, the number of
-# fields to write; then n name/value pairs to write; then the names of fields to delete.
+# ARGV[3]: '1' to create a new session, '0' to change a live one, '2' to change a live one's
+# m:seen, m:expires or m:idle. ARGV[4]: n, the number of fields to write; then n name/value
+# pairs to write; then the names of fields to delete.
 # Returns 1 when saved; 0 when refused: creating over an existing key, or changing a session
-# that has ended (so a slow request cannot bring a logged-out or expired session back).
+# that has ended (so a slow request cannot bring a logged-out or expired session back). The
+# lifetimes are read again after the write only when it may have changed them ('1' and '2').
+# Fields go in one HSET (and one HDEL) per 1000 arguments: Lua's unpack has a stack limit.
 SAVE_IF_LIVE = (
     LIVENESS
     + """
-local key = KEYS[1]
+local key, mode = KEYS[1], ARGV[3]
 local now, configured_idle = tonumber(ARGV[1]), tonumber(ARGV[2])
 local function ttl_of()
   local seen, expires, idle = unpack(redis.call('HMGET', key, 'm:seen', 'm:expires', 'm:idle'))
   return remaining(now, whole(seen), whole(expires), own_idle(idle, configured_idle))
 end
-if ARGV[3] == '1' then
+local function in_chunks(command, first, last)
+  for i = first, last, 1000 do
+    redis.call(command, key, unpack(ARGV, i, math.min(i + 999, last)))
+  end
+end
+local ttl
+if mode == '1' then
   if redis.call('EXISTS', key) == 1 then return 0 end
-elseif not ttl_of() then
-  return 0
+else
+  ttl = ttl_of()
+  if not ttl then return 0 end
 end
 local last_write = 4 + 2 * tonumber(ARGV[4])
-for i = 5, last_write, 2 do redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end
-for i = last_write + 1, #ARGV do redis.call('HDEL', key, ARGV[i]) end
-local ttl = ttl_of()
+in_chunks('HSET', 5, last_write)
+in_chunks('HDEL', last_write + 1, #ARGV)
+if mode ~= '0' then ttl = ttl_of() end
 if not ttl then
   redis.call('DEL', key)
   return 0
@@ -174,14 +184,14 @@ class _Call:
     into `StoreUnavailable`. A class, not `@asynccontextmanager`: it runs on every request.
     """
 
-    __slots__ = ("_slots",)
+    __slots__ = ("slots",)
 
     def __init__(self, limit: int | None) -> None:
-        self._slots = asyncio.Semaphore(limit) if limit is not None else None
+        self.slots = asyncio.Semaphore(limit) if limit is not None else None
 
     async def __aenter__(self) -> None:
-        if self._slots is not None:
-            await self._slots.acquire()
+        if self.slots is not None:
+            await self.slots.acquire()
 
     async def __aexit__(
         self,
@@ -189,34 +199,20 @@ class _Call:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self._slots is not None:
-            self._slots.release()
-        if isinstance(exc, _UNAVAILABLE) or _refuses_writes(exc):
-            raise StoreUnavailable(f"Redis is unavailable: {_describe(exc)}") from exc
+        if self.slots is not None:
+            self.slots.release()
+        if (unavailable := _unavailable(exc)) is not None:
+            raise unavailable from exc
 
 
 class _Script:
-    """A one-key Lua script, sent by SHA.
+    """A one-key Lua script, sent by SHA (see `RedisStore._run`)."""
 
-    On NOSCRIPT (a fresh server, a promoted replica, SCRIPT FLUSH) it loads the script (on
-    every primary, for a cluster) and sends it once more. Not redis-py's `Script`, which
-    imports inside every call: this runs on every request.
-    """
+    __slots__ = ("sha", "source")
 
-    __slots__ = ("_client", "sha", "source")
-
-    def __init__(self, client: Redis | RedisCluster, source: str) -> None:
-        self._client = client
+    def __init__(self, source: str) -> None:
         self.source = source
         self.sha = hashlib.sha1(source.encode("utf-8"), usedforsecurity=False).hexdigest()
-
-    async def __call__(self, key: str, *args: str | int) -> Any:
-        client = self._client
-        try:
-            return await client.execute_command("EVALSHA", self.sha, 1, key, *args)
-        except redis_errors.NoScriptError:
-            await client.script_load(self.source)
-            return await client.execute_command("EVALSHA", self.sha, 1, key, *args)
 
 
 class RedisStore:
@@ -225,8 +221,8 @@ class RedisStore:
     def __init__(self, client: Redis | RedisCluster, *, prefix: str = "sessionward:") -> None:
         self.client = client
         self.prefix = prefix
-        self._load_and_touch = _Script(client, LOAD_AND_TOUCH)
-        self._save_if_live = _Script(client, SAVE_IF_LIVE)
+        self._load_and_touch = _Script(LOAD_AND_TOUCH)
+        self._save_if_live = _Script(SAVE_IF_LIVE)
         self._call = _Call(_pool_limit(client))
         self._session_prefix = f"{prefix}s:{{"
 
@@ -255,8 +251,7 @@ class RedisStore:
         return self._session_prefix + session_key + "}"
 
     async def load(self, key: str, now_ms: int, idle_ttl_ms: int) -> dict[str, str] | None:
-        async with self._call:
-            flat = await self._load_and_touch(self.key(key), now_ms, idle_ttl_ms)
+        flat = await self._run(self._load_and_touch, self.key(key), now_ms, idle_ttl_ms)
         if not flat:
             return None
         try:
@@ -275,13 +270,37 @@ class RedisStore:
         *,
         create: bool,
     ) -> bool:
-        args: list[str | int] = [now_ms, idle_ttl_ms, 1 if create else 0, len(write)]
+        lifetimes = not (LIFETIME_FIELDS.isdisjoint(write) and LIFETIME_FIELDS.isdisjoint(delete))
+        mode = 1 if create else 2 if lifetimes else 0
+        args: list[str | int] = [now_ms, idle_ttl_ms, mode, len(write)]
         for pair in write.items():
             args += pair
         args += delete
-        async with self._call:
-            saved = await self._save_if_live(self.key(key), *args)
-        return bool(saved)
+        return bool(await self._run(self._save_if_live, self.key(key), *args))
+
+    async def _run(self, script: _Script, key: str, *args: str | int) -> Any:
+        """Run a script on `key`, as `async with self._call` would, in one coroutine.
+
+        Sent by SHA; on NOSCRIPT (a fresh server, a promoted replica, SCRIPT FLUSH) the script
+        is loaded (on every primary, for a cluster) and sent once more. Not redis-py's
+        `Script`, which imports inside every call: this runs on every request.
+        """
+        call, client = self._call, self.client
+        if call.slots is not None:
+            await call.slots.acquire()
+        try:
+            try:
+                return await client.execute_command("EVALSHA", script.sha, 1, key, *args)
+            except redis_errors.NoScriptError:
+                await client.script_load(script.source)
+                return await client.execute_command("EVALSHA", script.sha, 1, key, *args)
+        except Exception as exc:
+            if (unavailable := _unavailable(exc)) is None:
+                raise
+            raise unavailable from exc
+        finally:
+            if call.slots is not None:
+                call.slots.release()
 
     def index_key(self, user_id: str) -> str:
         return f"{self.prefix}u:{{{user_id}}}"
@@ -353,6 +372,13 @@ _REFUSING = frozenset({"NOREPLICAS", "MISCONF", "BUSY", "MASTERDOWN", "OOM"})
 
 
 _Scored = list[tuple[bytes | str, float]]
+
+
+def _unavailable(exc: BaseException | None) -> StoreUnavailable | None:
+    """The `StoreUnavailable` an outage becomes, or `None` for other errors."""
+    if not (isinstance(exc, _UNAVAILABLE) or _refuses_writes(exc)):
+        return None
+    return StoreUnavailable(f"Redis is unavailable: {_describe(exc)}")
 
 
 def _refuses_writes(exc: BaseException | None) -> TypeGuard[redis_errors.ResponseError]:
