@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from typing import Any
 
@@ -21,10 +22,11 @@ from sessionward import (
     RedisStore,
     SessionEvent,
     Store,
+    StoreUnavailable,
     UserSessions,
     login,
 )
-from tests.apps import build_app
+from tests.apps import RecordingStore, build_app
 from tests.conftest import Clock, client_for
 from tests.test_devices import REAL_USER_AGENTS
 
@@ -392,3 +394,59 @@ async def test_a_listing_during_a_sign_in_keeps_its_fresh_index_entry(
     await store.index_add("ada", "0" * 64, now_ms - 120_000, 7_200_000)  # long gone
     assert await users.list_sessions("ada") == []
     assert list(await store.index_read("ada")) == ["f" * 64]
+
+
+async def test_a_job_with_a_shorter_idle_ttl_still_signs_out_everything(
+    store: Store, clock: Clock
+) -> None:
+    """A `UserSessions` set up with a shorter idle TTL than the middleware's misses nothing."""
+    async with client_for(build_app(store, idle_ttl=30 * 24 * 3600, clock=clock)) as browser:
+        await browser.post("/login/ada")
+        clock.advance(20 * 24 * 3600)  # idle for 20 days: live for the middleware
+        job = UserSessions(store=store, idle_ttl=14 * 24 * 3600, absolute_ttl=40 * 24 * 3600)
+        job.config.clock = clock
+        assert await job.list_sessions("ada") == []  # not live by the job's own idle TTL...
+        assert await store.index_read("ada") != {}  # ...but not unindexed either
+        assert await job.revoke_all("ada") == 1
+        assert (await browser.get("/me")).json() is None
+
+
+async def test_a_sign_in_keeps_its_new_session_when_a_later_step_fails(store: Store) -> None:
+    """The new session is the request's as soon as it is stored, whatever fails after."""
+
+    class FailingDelete(RecordingStore):
+        async def delete(self, *keys: str) -> None:
+            raise StoreUnavailable("the old session could not be deleted")
+
+    async def sign_in(request: Request) -> Response:
+        with contextlib.suppress(StoreUnavailable):  # the handler carries on regardless
+            await login(request, "ada")
+        return PlainTextResponse("signed in")
+
+    app = build_app(FailingDelete(store))
+    app.router.routes.insert(0, Route("/fragile-login", sign_in, methods=["POST"]))
+    async with client_for(app) as browser:
+        await browser.post("/session", json={"cart": [1]})
+        old_cookie = browser.cookies["session"]
+        response = await browser.post("/fragile-login")
+        assert response.status_code == 200
+        assert browser.cookies["session"] != old_cookie
+        me = (await browser.get("/me")).json()
+        assert me["user_id"] == "ada"
+
+
+@pytest.mark.parametrize("missing", ["m:created", "m:seen", "m:expires"])
+async def test_a_record_the_store_returns_unreadable_is_no_session(
+    store: Store, missing: str
+) -> None:
+    """A store (a custom one, say) that hands back a record missing a required field."""
+
+    class Unreadable(RecordingStore):
+        async def load(self, key: str, now_ms: int, idle_ttl_ms: int) -> dict[str, str] | None:
+            fields = await super().load(key, now_ms, idle_ttl_ms)
+            return None if fields is None else {k: v for k, v in fields.items() if k != missing}
+
+    async with client_for(build_app(Unreadable(store))) as browser:
+        await browser.post("/login/ada")
+        assert (await browser.get("/me")).json() is None
+        assert (await browser.get("/session")).json() == {}

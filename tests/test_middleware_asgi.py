@@ -232,6 +232,8 @@ async def test_fastapi_add_middleware(store: Store) -> None:
         ({"secret_keys": [SECRET], "absolute_ttl": -5}, "absolute_ttl"),
         ({"secret_keys": [SECRET], "idle_ttl": 1.5}, "idle_ttl"),
         ({"secret_keys": [SECRET], "max_session_bytes": True}, "max_session_bytes"),
+        ({"secret_keys": None}, "needs secret_keys"),  # os.environ.get() of an unset variable
+        ({"secret_keys": [SECRET], "absolute_ttl": 10**12}, "more than 100 years"),
     ],
 )
 def test_bad_configuration_fails_at_start_up(options: dict[str, Any], message: str) -> None:

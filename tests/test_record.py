@@ -240,3 +240,14 @@ async def test_a_save_of_thousands_of_fields_goes_through(redis_store: RedisStor
     assert await redis_store.save(KEY, {}, gone, NOW, DEFAULT_IDLE, create=False)
     assert await redis_store.client.hexists(redis_store.key(KEY), "d:4500")
     assert not await redis_store.client.hexists(redis_store.key(KEY), "d:10")
+
+
+async def test_deletes_given_as_a_one_shot_iterable_all_happen(redis_store: RedisStore) -> None:
+    memory = MemoryStore()
+    plant_in_memory(memory, fields())
+    await plant_in_redis(redis_store, fields())
+    for store in (memory, redis_store):
+        names = (name for name in ["d:cart", "m:expires"])  # off the Collection contract
+        assert not await store.save(KEY, {}, names, NOW, DEFAULT_IDLE, create=False)  # type: ignore[arg-type]
+    assert len(memory) == 0  # without m:expires the session has ended
+    assert await redis_store.client.exists(redis_store.key(KEY)) == 0

@@ -163,3 +163,11 @@ def test_values_handed_out_before_a_save_are_still_watched_after_it() -> None:
     session.mark_saved(session.changes())
     cart.append(1)
     assert session.changes().write == {"cart": "[1]"}
+
+
+def test_a_value_that_contains_itself_is_refused_as_circular() -> None:
+    """Found at once, not by recursing until the limit (or the C stack) runs out."""
+    cart: list[object] = []
+    cart.append(cart)
+    with pytest.raises(SessionError, match="Circular reference"):
+        dumps("cart", cart)

@@ -24,6 +24,8 @@ DAY = 24 * 3600
 DEFAULT_IDLE_TTL = DEFAULT_IDLE_TTL_MS // 1000  # 14 days
 DEFAULT_ABSOLUTE_TTL = 30 * DAY
 DEFAULT_MAX_SESSION_BYTES = 64 * 1024
+# Stores keep times as whole milliseconds of at most 15 digits (`record.stored_int`).
+MAX_LIFETIME = 100 * 365 * DAY
 StoreErrorPolicy = Literal["503", "anonymous"]
 
 
@@ -52,6 +54,11 @@ class SessionConfig:
     ) -> None:
         _check_positive(idle_ttl=idle_ttl, absolute_ttl=absolute_ttl)
         _check_positive(max_session_bytes=max_session_bytes)
+        for name, seconds in (("idle_ttl", idle_ttl), ("absolute_ttl", absolute_ttl)):
+            if seconds > MAX_LIFETIME:
+                raise ConfigurationError(
+                    f"{name}={seconds} is more than 100 years; give a lifetime in seconds"
+                )
         if max_sessions_per_user is not None:
             _check_positive(max_sessions_per_user=max_sessions_per_user)
         if on_store_error not in ("503", "anonymous"):

@@ -7,14 +7,14 @@ that spans two keys is ordered so that a crash in between leaves no live orphan.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from .client import Client
 from .config import SessionConfig
 from .events import EventType
-from .record import CREATED, TRANSPORT, USER, SessionRecord, data_fields, stored_int
+from .record import TRANSPORT, USER, SessionRecord, data_fields, readable
 from .tokens import new_session_id, session_hash
 from .users import UserSessions
 
@@ -62,9 +62,8 @@ class SessionCore:
         fields = await config.store.load(key, config.now_ms(), config.idle_ttl_ms)
         if fields is None:
             return None
-        if stored_int(fields.get(CREATED)) is None:  # the store checked m:seen and m:expires
-            return None
-        return Loaded(key, fields)
+        # Checked now, parsed later: a request that was let in always has a record to read.
+        return Loaded(key, fields) if readable(fields) else None
 
     def new_record(
         self,
@@ -105,11 +104,14 @@ class SessionCore:
         transport: str,
         values: Mapping[str, str],
         replacing: tuple[str, SessionRecord] | None = None,
+        adopt: Callable[[SignedIn], None] | None = None,
     ) -> SignedIn:
         """Store a new session for `user_id` holding `values`; end the one it replaces.
 
         Order: index first (a crash leaves a stale entry, never an unindexed session), then
-        the session, then the old session is deleted, the event sent, and the limit applied.
+        the session, which `adopt` hands to the request at once (should a later step fail,
+        the request holds the session that exists), then the old session is deleted, the
+        event sent, and the limit applied.
         """
         now_ms = self.config.now_ms()
         first_ip = replacing[1].first_ip if replacing is not None else None
@@ -121,11 +123,14 @@ class SessionCore:
         await self.users.add(user_id, key, now_ms)
         if not await self.create(key, record, values):
             raise RuntimeError("the session store refused a brand-new session id")
+        signed_in = SignedIn(session_id, key, record)
+        if adopt is not None:
+            adopt(signed_in)
         if replacing is not None:
             await self.end(*replacing, event=None)
         await self.users.emit("session.login", key, record)
         await self.users.enforce_limit(user_id, key, record.created_at_ms)
-        return SignedIn(session_id, key, record)
+        return signed_in
 
     async def end(self, key: str, record: SessionRecord, *, event: EventType | None) -> None:
         """Delete a session now and unindex it: session first, so a crash leaves no orphan."""

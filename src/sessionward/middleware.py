@@ -26,7 +26,7 @@ from .config import (
 )
 from .core import SessionCore
 from .events import Events
-from .exceptions import InvalidToken, StoreUnavailable
+from .exceptions import ConfigurationError, InvalidToken, StoreUnavailable
 from .request_session import RequestSession
 from .stores import Store
 from .tokens import session_hash
@@ -64,6 +64,11 @@ class SessionMiddleware:
         on_store_error: StoreErrorPolicy = "503",
         clock: Callable[[], float] = time.time,
     ) -> None:
+        if secret_keys is None:  # `os.environ.get(...)` of a variable that is not set
+            raise ConfigurationError(
+                "SessionMiddleware needs secret_keys: one or more random keys of 32 or more "
+                "characters, e.g. secrets.token_urlsafe(32)"
+            )
         self.app = app
         self.config = SessionConfig(
             secret_keys=secret_keys,

@@ -12,7 +12,7 @@ may live after a request. The Redis scripts repeat it in Lua and the memory stor
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import cast
 
@@ -37,7 +37,7 @@ BROWSER = "m:br"
 SYSTEM = "m:os"
 HARDWARE = "m:hw"
 DEVICE_FIELDS = (LABEL, KIND, BROWSER, SYSTEM, HARDWARE)
-# The fields the liveness rule reads: a store re-reads them only after writing one of them.
+# The fields the liveness rule reads: a store re-reads them only after a save changed one.
 LIFETIME_FIELDS = frozenset({SEEN, EXPIRES, IDLE})
 # What listing a user's devices reads of each session: everything but the data.
 RECORD_FIELDS = (
@@ -64,10 +64,10 @@ DEFAULT_IDLE_TTL_MS = 14 * DAY_MS
 class SessionRecord:
     """Facts about a session that are not its data. Times are Unix epoch milliseconds.
 
-    Read-only by convention: one is read on every request, and changing it changes nothing
-    stored. The record carries its own lifetimes: `idle_ttl_ms`, and `expires_at_ms`, the
-    absolute deadline. Every store reads them from the record, so each session may have its
-    own.
+    Read-only by convention: changing one changes nothing stored. The record carries its own
+    lifetimes: `idle_ttl_ms`, and `expires_at_ms`, the absolute deadline. Every store reads
+    them from the record, so each session may have its own; the configured idle TTL caps
+    the record's (see `own_idle_ttl_ms`).
     """
 
     created_at_ms: int
@@ -82,13 +82,11 @@ class SessionRecord:
     idle_ttl_ms: int = DEFAULT_IDLE_TTL_MS
 
     @classmethod
-    def from_fields(
-        cls, meta: Mapping[str, str | None], idle_ttl_ms: int = DEFAULT_IDLE_TTL_MS
-    ) -> SessionRecord | None:
+    def from_fields(cls, meta: Mapping[str, str | None], idle_ttl_ms: int) -> SessionRecord | None:
         """Read the record back; `None` when a required field is missing or not a number.
 
         `meta` may hold data fields too: only the record's own names are read. `idle_ttl_ms`
-        is the configured idle TTL (see `touch_ttl_ms`).
+        is the configured idle TTL, which caps the record's own (see `own_idle_ttl_ms`).
         """
         get = meta.get
         created, expires, seen = (
@@ -159,8 +157,9 @@ def remaining_ms(
 def touch_ttl_ms(meta: Mapping[str, str], now_ms: int, idle_ttl_ms: int) -> int | None:
     """`remaining_ms` read from stored fields; `None` when they are missing or unreadable.
 
-    `idle_ttl_ms` is the configured idle TTL (see `own_idle_ttl_ms`). The stores call this
-    (or its Lua copies) on every load and save.
+    `idle_ttl_ms` is the configured idle TTL (see `own_idle_ttl_ms`). The stores apply this
+    on every load and save: the Redis scripts in Lua, `MemoryStore` on numbers it keeps
+    parsed; tests/test_record.py pins both to it.
     """
     seen, expires = stored_int(meta.get(SEEN)), stored_int(meta.get(EXPIRES))
     if seen is None or expires is None:
@@ -180,6 +179,16 @@ _PLAIN_DIGITS = re.compile(f"[0-9]{{1,{_MAX_DIGITS}}}").fullmatch
 def stored_int(text: str | None) -> int | None:
     """A stored whole number, or `None` when it is missing or not plain digits."""
     return int(text) if text and _PLAIN_DIGITS(text) else None
+
+
+def readable(meta: Mapping[str, str | None]) -> bool:
+    """Whether stored fields hold what `SessionRecord.from_fields` needs to read a record."""
+    return all(stored_int(meta.get(name)) is not None for name in (CREATED, EXPIRES, SEEN))
+
+
+def changes_lifetimes(write: Collection[str], delete: Collection[str]) -> bool:
+    """Whether a save writing and deleting these fields may change the session's lifetimes."""
+    return not (LIFETIME_FIELDS.isdisjoint(write) and LIFETIME_FIELDS.isdisjoint(delete))
 
 
 def own_idle_ttl_ms(own_ms: int | None, configured_ms: int) -> int:

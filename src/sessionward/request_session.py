@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from .client import Client
-from .core import Loaded, SessionCore
+from .core import Loaded, SessionCore, SignedIn
 from .events import EventType
 from .exceptions import SessionError, StoreUnavailable
 from .record import AGENT, DATA_PREFIX, IP, SessionRecord, data_fields, data_of
@@ -157,11 +157,14 @@ class RequestSession:
         if old is not None and old[1].user_id not in (None, user_id):
             self.session.clear()
         values, size = self._serialised()
-        signed_in = await self.core.sign_in(
-            user_id, self.client, transport="cookie", values=values, replacing=old
+
+        def adopt(signed_in: SignedIn) -> None:
+            self._adopt(signed_in.session_id, signed_in.key, signed_in.record, values, size)
+            self.send_cookie = True
+
+        await self.core.sign_in(
+            user_id, self.client, transport="cookie", values=values, replacing=old, adopt=adopt
         )
-        self._adopt(signed_in.session_id, signed_in.key, signed_in.record, values, size)
-        self.send_cookie = True
 
     def _serialised(self) -> tuple[dict[str, str], int]:
         """Every key's JSON and their size in bytes, checked against `max_session_bytes`."""

@@ -27,22 +27,20 @@ _MUTABLE = (dict, list)
 
 
 def _encoder(ensure_ascii: bool) -> Callable[[Any], str]:
-    """A compact JSON encoder, built once: `json.dumps` builds one per call.
+    """A compact JSON encoder that skips `json.dumps`' Python layers (they run per value).
 
-    It keeps no record of containers seen (`check_circular=False`), so a value that contains
-    itself fails with `RecursionError` instead of `ValueError`; `dumps` reports both alike.
+    Each call gets the C encoder a fresh record of the containers it is inside, as
+    `json.dumps` does, so a value that contains itself is a `ValueError` at once, never a
+    recursion deep enough to overflow the C stack.
     """
-    encoder = json.JSONEncoder(
-        separators=(",", ":"), ensure_ascii=ensure_ascii, allow_nan=False, check_circular=False
-    )
+    encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=ensure_ascii, allow_nan=False)
     if c_make_encoder is None:  # an interpreter without the C accelerator
         return encoder.encode
+    default = encoder.default
     encode_string = encode_basestring_ascii if ensure_ascii else encode_basestring
-    chunks = c_make_encoder(
-        None, encoder.default, encode_string, None, ":", ",", False, False, False
-    )
 
     def encode(value: Any) -> str:
+        chunks = c_make_encoder({}, default, encode_string, None, ":", ",", False, False, False)
         return "".join(chunks(value, 0))
 
     return encode
@@ -64,7 +62,7 @@ def dumps(key: str, value: Any) -> str:
             return text
         return _encode_ascii(value)
     except (TypeError, ValueError, RecursionError) as exc:
-        reason = "it contains itself" if isinstance(exc, RecursionError) else str(exc)
+        reason = "it is nested too deeply" if isinstance(exc, RecursionError) else str(exc)
         raise SessionError(
             f"request.session[{key!r}] holds a {type(value).__name__} that cannot be stored "
             f"({reason}); session values must be JSON: str, int, float, bool, None, list, dict"

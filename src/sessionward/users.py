@@ -77,15 +77,19 @@ class SessionInfo:
 class UserSessions:
     """List, revoke and cap a user's sessions, reading only that user's index: never a SCAN.
 
-    Takes a `SessionConfig`, or a store and `SessionConfig`'s keywords
-    (`UserSessions(store, idle_ttl=..., absolute_ttl=...)`), which builds one.
+    Takes a `SessionConfig`, or `SessionConfig`'s keywords, which build one:
+    `UserSessions(store, idle_ttl=..., absolute_ttl=...)` (the store may also be a keyword).
+    Give it the middleware's settings: `idle_ttl` decides which sessions count as live.
     """
 
-    def __init__(self, config: SessionConfig | Store, **settings: Any) -> None:
-        if not isinstance(config, SessionConfig):
+    def __init__(self, config: SessionConfig | Store | None = None, **settings: Any) -> None:
+        if isinstance(config, SessionConfig):
+            if settings:
+                raise TypeError("pass either a SessionConfig or settings for one, not both")
+        elif config is not None:
             config = SessionConfig(store=config, **settings)
-        elif settings:
-            raise TypeError("pass either a SessionConfig or a store with settings, not both")
+        else:
+            config = SessionConfig(**settings)
         self.config = config
         self.store = config.store
 
@@ -113,9 +117,13 @@ class UserSessions:
         return True
 
     async def revoke_all(self, user_id: str, *, keep: str | None = None) -> int:
-        """Sign out every session of the user except `keep`; return how many ended."""
-        ending = [(key, record) for key, record in await self._live(user_id) if key != keep]
-        await self._end(ending, user_id, "session.revoked")
+        """Sign out every session of the user except `keep`; return how many ended.
+
+        Every session the store still holds ends, live by this object's `idle_ttl` or not.
+        """
+        held, stale = await self._held(user_id)
+        ending = [(key, record) for key, record in held if key != keep]
+        await self._end(ending, user_id, "session.revoked", also_unindex=stale)
         return len(ending)
 
     async def add(self, user_id: str, key: str, now_ms: int) -> None:
@@ -150,37 +158,49 @@ class UserSessions:
         await self.config.events.emit(event)
 
     async def _live(self, user_id: str) -> list[tuple[str, SessionRecord]]:
-        indexed = await self.store.index_read(user_id)
-        keys = list(indexed)
+        """The user's sessions that are live by the liveness rule, their index scores updated."""
+        held, stale = await self._held(user_id)
         now_ms = self.config.now_ms()
-        live: list[tuple[str, SessionRecord]] = []
-        stale: list[str] = []
-        for key, meta in zip(keys, await self.store.read_records(keys), strict=True):
-            record = self._record(meta)
-            if (
-                record is not None
-                and record.user_id == user_id
-                and record.remaining_ms(now_ms) is not None
-            ):
-                live.append((key, record))
-            elif record is not None or indexed[key] < now_ms - SIGN_IN_GRACE_MS:
-                stale.append(key)
-            # else: indexed moments ago, not stored yet: a sign-in in progress, keep it
+        live = [(key, record) for key, record in held if record.remaining_ms(now_ms) is not None]
         scores = {key: record.last_seen_at_ms for key, record in live}
         await self.store.index_update(user_id, scores, stale)
         return live
+
+    async def _held(self, user_id: str) -> tuple[list[tuple[str, SessionRecord]], list[str]]:
+        """The user's indexed sessions the store still holds, and the index entries to drop.
+
+        An entry is dropped only when its session is gone or someone else's: never for being
+        idle by this object's `idle_ttl`, since a job configured with a shorter one than the
+        middleware's would otherwise unindex sessions that still work.
+        """
+        indexed = await self.store.index_read(user_id)
+        keys = list(indexed)
+        now_ms = self.config.now_ms()
+        held: list[tuple[str, SessionRecord]] = []
+        stale: list[str] = []
+        for key, meta in zip(keys, await self.store.read_records(keys), strict=True):
+            record = self._record(meta)
+            if record is not None and record.user_id == user_id:
+                held.append((key, record))
+            elif record is not None or indexed[key] < now_ms - SIGN_IN_GRACE_MS:
+                stale.append(key)
+            # else: indexed moments ago, not stored yet: a sign-in in progress, keep it
+        return held, stale
 
     def _record(self, meta: dict[str, str] | None) -> SessionRecord | None:
         return SessionRecord.from_fields(meta, self.config.idle_ttl_ms) if meta else None
 
     async def _end(
-        self, sessions: Sequence[tuple[str, SessionRecord]], user_id: str, kind: EventType
+        self,
+        sessions: Sequence[tuple[str, SessionRecord]],
+        user_id: str,
+        kind: EventType,
+        also_unindex: Sequence[str] = (),
     ) -> None:
-        if not sessions:
-            return
         keys = [key for key, _ in sessions]
-        await self.store.delete(*keys)  # sessions first: a crash leaves only stale index entries
-        await self.store.index_update(user_id, {}, keys)
+        if keys:  # sessions first: a crash leaves only stale index entries
+            await self.store.delete(*keys)
+        await self.store.index_update(user_id, {}, [*keys, *also_unindex])
         for key, record in sessions:
             await self.emit(kind, key, record)
 

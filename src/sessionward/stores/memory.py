@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from ..record import (
     EXPIRES,
     IDLE,
-    LIFETIME_FIELDS,
     META_PREFIX,
     SEEN,
+    changes_lifetimes,
     own_idle_ttl_ms,
     remaining_ms,
     stored_int,
@@ -96,6 +96,7 @@ class MemoryStore:
         *,
         create: bool,
     ) -> bool:
+        delete = tuple(delete)  # read twice below
         entry = self._live_entry(key, now_ms)
         ttl_ms: int | None = None
         if create:
@@ -108,7 +109,7 @@ class MemoryStore:
         fields.update(write)
         for name in delete:
             fields.pop(name, None)
-        if create or not (LIFETIME_FIELDS.isdisjoint(write) and LIFETIME_FIELDS.isdisjoint(delete)):
+        if create or changes_lifetimes(write, delete):
             entry.read_numbers()
             ttl_ms = entry.remaining_ms(now_ms, idle_ttl_ms)
         if ttl_ms is None:

@@ -28,7 +28,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
 from ..exceptions import StoreUnavailable
-from ..record import LIFETIME_FIELDS, RECORD_FIELDS
+from ..record import RECORD_FIELDS, changes_lifetimes
 
 # The liveness rule of `sessionward.record.remaining_ms`, in Lua, shared by both scripts below
 # (tests/test_record.py pins it to the Python original). `whole` reads a stored number the way
@@ -270,8 +270,8 @@ class RedisStore:
         *,
         create: bool,
     ) -> bool:
-        lifetimes = not (LIFETIME_FIELDS.isdisjoint(write) and LIFETIME_FIELDS.isdisjoint(delete))
-        mode = 1 if create else 2 if lifetimes else 0
+        delete = tuple(delete)  # read twice below
+        mode = 1 if create else 2 if changes_lifetimes(write, delete) else 0
         args: list[str | int] = [now_ms, idle_ttl_ms, mode, len(write)]
         for pair in write.items():
             args += pair
@@ -279,28 +279,19 @@ class RedisStore:
         return bool(await self._run(self._save_if_live, self.key(key), *args))
 
     async def _run(self, script: _Script, key: str, *args: str | int) -> Any:
-        """Run a script on `key`, as `async with self._call` would, in one coroutine.
+        """Run a one-key script, sent by SHA.
 
-        Sent by SHA; on NOSCRIPT (a fresh server, a promoted replica, SCRIPT FLUSH) the script
-        is loaded (on every primary, for a cluster) and sent once more. Not redis-py's
-        `Script`, which imports inside every call: this runs on every request.
+        On NOSCRIPT (a fresh server, a promoted replica, SCRIPT FLUSH) the script is loaded
+        (on every primary, for a cluster) and sent once more. Not redis-py's `Script`, which
+        imports inside every call: this runs on every request.
         """
-        call, client = self._call, self.client
-        if call.slots is not None:
-            await call.slots.acquire()
-        try:
+        client = self.client
+        async with self._call:
             try:
                 return await client.execute_command("EVALSHA", script.sha, 1, key, *args)
             except redis_errors.NoScriptError:
                 await client.script_load(script.source)
                 return await client.execute_command("EVALSHA", script.sha, 1, key, *args)
-        except Exception as exc:
-            if (unavailable := _unavailable(exc)) is None:
-                raise
-            raise unavailable from exc
-        finally:
-            if call.slots is not None:
-                call.slots.release()
 
     def index_key(self, user_id: str) -> str:
         return f"{self.prefix}u:{{{user_id}}}"
