@@ -183,7 +183,12 @@ def stored_int(text: str | None) -> int | None:
 
 def readable(meta: Mapping[str, str | None]) -> bool:
     """Whether stored fields hold what `SessionRecord.from_fields` needs to read a record."""
-    return all(stored_int(meta.get(name)) is not None for name in (CREATED, EXPIRES, SEEN))
+    get = meta.get  # no generator: this runs on every request
+    return not (
+        stored_int(get(CREATED)) is None
+        or stored_int(get(EXPIRES)) is None
+        or stored_int(get(SEEN)) is None
+    )
 
 
 def changes_lifetimes(write: Collection[str], delete: Collection[str]) -> bool:
