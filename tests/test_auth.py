@@ -17,6 +17,7 @@ from starlette.routing import Route
 from sessionward import (
     BearerSigner,
     BearerTransport,
+    ConfigurationError,
     Events,
     JWTKey,
     RedisStore,
@@ -24,6 +25,7 @@ from sessionward import (
     Store,
     StoreUnavailable,
     UserSessions,
+    device_routes,
     login,
 )
 from tests.apps import RecordingStore, build_app
@@ -450,3 +452,35 @@ async def test_a_record_the_store_returns_unreadable_is_no_session(
         await browser.post("/login/ada")
         assert (await browser.get("/me")).json() is None
         assert (await browser.get("/session")).json() == {}
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "app.example.com",
+        "https://",
+        "ftp://app.example.com",
+        "https://a.example/path",
+        "https://user@a.example",
+        "https://a.example:port",
+        "https://a.example/?q",
+    ],
+)
+def test_a_trusted_origin_must_be_scheme_host_and_port(origin: str) -> None:
+    with pytest.raises(ConfigurationError, match="scheme://host"):
+        device_routes(trusted_origins=[origin])
+
+
+def test_well_formed_trusted_origins_are_accepted() -> None:
+    device_routes(trusted_origins=["https://app.example.com", "http://localhost:8000/"])
+
+
+async def test_a_public_id_with_a_trailing_newline_never_reaches_the_store(store: Store) -> None:
+    async with browser(build_app(store)) as client:
+        await client.post("/login/ada")
+        (mine,) = await sessions_of(client)
+        recording = RecordingStore(store)
+        users = UserSessions(recording, idle_ttl=3600, absolute_ttl=7200)
+        assert not await users.revoke("ada", mine["id"] + "\n")
+        assert recording.calls == []
+        assert len(await sessions_of(client)) == 1

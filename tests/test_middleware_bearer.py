@@ -197,3 +197,23 @@ async def test_a_signed_token_with_a_non_ascii_sid_is_refused_not_a_500(
     token = BearerSigner(KEY_1).issue("sess\u00e3o-42", "ada", now=clock())
     async with client_for(bearer_app(store, clock)) as api:
         assert_refused(await api.get("/me", headers=auth(token)))
+
+
+async def test_the_challenge_does_not_tell_which_key_ids_exist(store: Store, clock: Clock) -> None:
+    """Unknown kid and bad signature look alike to the client; the app's logs tell them apart."""
+    async with client_for(bearer_app(store, clock, KEY_2)) as api:
+        token = await sign_in(api)
+        _, payload, _ = token.split(".")
+        forged = jwt.encode(
+            json.loads(base64.urlsafe_b64decode(payload + "==")),
+            "x" * 32,
+            algorithm="HS256",
+            headers={"kid": "k2"},
+        )
+        unknown = jwt.encode({"sub": "ada"}, "x" * 32, algorithm="HS256", headers={"kid": "nope"})
+        challenges = set()
+        for attempt in (forged, unknown):
+            response = await api.get("/me", headers=auth(attempt))
+            assert_refused(response)
+            challenges.add(response.headers["www-authenticate"])
+    assert challenges == {'Bearer error="invalid_token", error_description="invalid"'}

@@ -106,3 +106,10 @@ def test_the_bearer_transport_reads_only_bearer_credentials(
     signer = BearerSigner(JWTKey("k", "HS256", "k" * 32))
     scope: Scope = {"type": "http", "headers": [(b"authorization", header)]}
     assert BearerTransport(signer).read(scope) == expected
+
+
+@pytest.mark.parametrize("name", ["__host-s", "__HOST-s", "__secure-s", "__SeCuRe-s"])
+def test_cookie_prefixes_are_checked_in_any_case(name: str) -> None:
+    """Browsers treat `__host-` like `__Host-`, so the rules must too."""
+    with pytest.raises(ConfigurationError):
+        CookieTransport(name=name, secure=False)

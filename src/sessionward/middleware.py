@@ -37,6 +37,7 @@ logger = logging.getLogger("sessionward")
 RETRY_AFTER_SECONDS = 1
 _UNAVAILABLE_BODY = b"The session store is unavailable; please retry shortly.\n"
 _NOT_CACHEABLE = ("private", "no-store", "no-cache")
+_TOLD_REASONS = frozenset({"expired", "session_ended"})
 
 
 class SessionMiddleware:
@@ -223,7 +224,10 @@ async def _unauthorized(scope: Scope, send: Send, reason: str) -> None:
     if scope["type"] == "websocket":
         await send({"type": "websocket.close", "code": 1008, "reason": "invalid bearer token"})
         return
-    challenge = f'Bearer error="invalid_token", error_description="{reason}"'
+    # Only what a client may act on: a detailed reason ("unknown_key" against "bad_signature")
+    # would tell a prober which key ids exist. The exception keeps it for the app's logs.
+    told = reason if reason in _TOLD_REASONS else "invalid"
+    challenge = f'Bearer error="invalid_token", error_description="{told}"'
     await _respond(send, 401, b'{"error":"invalid_token"}', b"application/json", challenge)
 
 

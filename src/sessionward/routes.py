@@ -19,13 +19,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .auth import get_session, logout, user_sessions
+from .exceptions import ConfigurationError
 
 
 class DeviceEndpoints:
     """The three endpoints as plain request handlers, shared by Starlette and FastAPI routing."""
 
     def __init__(self, *, trusted_origins: Sequence[str] = ()) -> None:
-        self.trusted_origins = {_netloc(origin) for origin in trusted_origins}
+        self.trusted_origins = {origin_netloc(origin) for origin in trusted_origins}
 
     async def list_sessions(self, request: Request) -> Response:
         me = self._signed_in(request, changes_state=False)
@@ -102,6 +103,29 @@ def _same_origin(request: Request, allowed: set[str]) -> bool:
         return False
     origin = _netloc(source)
     return origin == request.headers.get("host", "").lower() or origin in allowed
+
+
+def origin_netloc(origin: str) -> str:
+    """The host[:port] of a configured origin, or a `ConfigurationError` naming the fix."""
+    try:
+        parts = urlsplit(origin)
+        parts.port  # noqa: B018  (raises on a port that is not a number)
+    except ValueError:
+        parts = None
+    if (
+        parts is None
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or "@" in parts.netloc
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+    ):
+        raise ConfigurationError(
+            f"trusted origin {origin!r} must be scheme://host[:port], "
+            "such as 'https://app.example.com'"
+        )
+    return parts.netloc.lower()
 
 
 def _netloc(url: str) -> str:

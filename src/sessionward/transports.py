@@ -105,12 +105,13 @@ def _check_options(name: str, path: str, domain: str | None, same_site: str, sec
         raise ConfigurationError(f"cookie path must start with '/' and hold no ';': {path!r}")
     if domain is not None and (not domain or any(c in domain for c in "; \r\n")):
         raise ConfigurationError(f"cookie domain {domain!r} is not a host name")
-    if name.startswith("__Host-") and (secure is False or path != "/" or domain is not None):
+    prefix = name.lower()  # browsers match the prefixes case-insensitively
+    if prefix.startswith("__host-") and (secure is False or path != "/" or domain is not None):
         raise ConfigurationError(
             "a '__Host-' cookie must be Secure, have path='/' and no domain; "
             "drop secure=False, path and domain, or rename the cookie"
         )
-    if name.startswith("__Secure-") and secure is False:
+    if prefix.startswith("__secure-") and secure is False:
         raise ConfigurationError("a '__Secure-' cookie must be Secure; drop secure=False")
 
 

@@ -19,7 +19,7 @@ from .events import EventType, SessionEvent
 from .record import SessionRecord
 from .stores import Store
 
-_PUBLIC_ID = re.compile(r"^[0-9a-f]{64}$")
+_PUBLIC_ID = re.compile(r"[0-9a-f]{64}")  # fullmatch: "$" would let "\n" through
 # A sign-in indexes its session just before storing it (so a crash leaves a stale entry, never
 # an unindexed session). A listing in between must not drop that entry as stale.
 SIGN_IN_GRACE_MS = 60_000
@@ -107,7 +107,7 @@ class UserSessions:
 
     async def revoke(self, user_id: str, public_id: str) -> bool:
         """Sign out one of the user's sessions; `False` if it is unknown or someone else's."""
-        if not _PUBLIC_ID.match(public_id):
+        if not _PUBLIC_ID.fullmatch(public_id):
             return False
         (meta,) = await self.store.read_records([public_id])
         record = self._record(meta)
