@@ -318,8 +318,32 @@ async def test_a_public_cache_control_never_goes_out_with_a_cookie(store: Store)
     async with client_for(app) as client:
         public_response = await client.get("/cached")
         private_response = await client.get("/private")
-    assert public_response.headers["cache-control"] == "private, no-store"
+    assert public_response.headers["cache-control"] == "max-age=600, private, no-store"
     assert private_response.headers["cache-control"] == "no-cache"
+
+
+@pytest.mark.parametrize(
+    ("given", "sent"),
+    [
+        ("public, no-cache", "no-cache, private, no-store"),  # "no-cache" did not protect it
+        ("x-private-note", "x-private-note, private, no-store"),  # nor did a made-up word
+        ("Public, S-MaxAge=60, no-store", "no-store, private"),
+        ("private, no-store", "private, no-store"),
+    ],
+)
+async def test_cache_control_is_read_as_directives_when_a_cookie_is_set(
+    store: Store, given: str, sent: str
+) -> None:
+    async def first_write(request: Request) -> PlainTextResponse:
+        request.session["n"] = 1
+        return PlainTextResponse("hi", headers={"cache-control": given})
+
+    app = build_app(store)
+    app.router.routes.insert(0, Route("/first", first_write))
+    async with client_for(app) as client:
+        response = await client.get("/first")
+    assert "set-cookie" in response.headers
+    assert response.headers["cache-control"] == sent
 
 
 async def test_a_response_start_without_headers_still_gets_its_cookie(store: Store) -> None:

@@ -217,3 +217,13 @@ async def test_the_challenge_does_not_tell_which_key_ids_exist(store: Store, clo
             assert_refused(response)
             challenges.add(response.headers["www-authenticate"])
     assert challenges == {'Bearer error="invalid_token", error_description="invalid"'}
+
+
+async def test_a_bearer_response_that_read_the_session_varies_on_authorization(
+    store: Store, clock: Clock
+) -> None:
+    async with client_for(bearer_app(store, clock)) as api:
+        token = await sign_in(api)
+        response = await api.get("/session", headers=auth(token))
+    assert response.status_code == 200
+    assert response.headers["vary"] == "Authorization"

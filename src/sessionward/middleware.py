@@ -36,7 +36,7 @@ logger = logging.getLogger("sessionward")
 
 RETRY_AFTER_SECONDS = 1
 _UNAVAILABLE_BODY = b"The session store is unavailable; please retry shortly.\n"
-_NOT_CACHEABLE = ("private", "no-store", "no-cache")
+_SHARED = frozenset({"public", "s-maxage"})
 _TOLD_REASONS = frozenset({"expired", "session_ended"})
 
 
@@ -203,20 +203,34 @@ class SessionMiddleware:
 
 
 def _add_headers(message: Message, current: RequestSession, cookie: str | None) -> None:
-    """`Vary: Cookie` when a session was read or the cookie changes; never cache a cookie."""
+    """`Vary` on the credential when a session was read or the cookie changes; never let a
+    shared cache keep a cookie."""
     read_a_session = current.session.accessed and current.session_id is not None
     if not read_a_session and cookie is None:
         return
+    vary = b"Authorization" if current.bearer else b"Cookie"
     if not any(name.lower() == b"vary" for name, _ in message.get("headers", ())):
-        message["headers"] = [*message.get("headers", ()), (b"vary", b"Cookie")]
+        message["headers"] = [*message.get("headers", ()), (b"vary", vary)]
     else:  # merge into the app's own Vary; the common case above skips the parsing
-        MutableHeaders(scope=message).add_vary_header("Cookie")
+        MutableHeaders(scope=message).add_vary_header(vary.decode())
     if cookie is not None:
         headers = MutableHeaders(scope=message)
         headers.append("set-cookie", cookie)
-        cache_control = headers.get("cache-control", "").lower()
-        if not any(word in cache_control for word in _NOT_CACHEABLE):
-            headers["cache-control"] = "private, no-store"
+        headers["cache-control"] = _private(headers.get("cache-control", ""))
+
+
+def _private(cache_control: str) -> str:
+    """The app's Cache-Control with `private, no-store` and without what lets shared caches
+    store a response (`public`, `s-maxage`): its other directives stay."""
+    directives = [part.strip() for part in cache_control.split(",") if part.strip()]
+    kept = [part for part in directives if _directive(part) not in _SHARED]
+    present = {_directive(part) for part in kept}
+    kept += [name for name in ("private", "no-store") if name not in present]
+    return ", ".join(kept)
+
+
+def _directive(part: str) -> str:
+    return part.partition("=")[0].strip().lower()
 
 
 async def _unauthorized(scope: Scope, send: Send, reason: str) -> None:
