@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import signal
+import time
 from typing import Any
 
 import httpx
@@ -20,6 +23,7 @@ from sessionward import (
     ConfigurationError,
     Events,
     JWTKey,
+    MemoryStore,
     RedisStore,
     SessionEvent,
     Store,
@@ -30,6 +34,7 @@ from sessionward import (
 )
 from tests.apps import RecordingStore, build_app
 from tests.conftest import Clock, client_for
+from tests.redis_server import require_redis, start_server
 from tests.test_devices import REAL_USER_AGENTS
 
 pytestmark = pytest.mark.anyio
@@ -285,6 +290,61 @@ async def test_events_are_published_on_redis(redis_url: str) -> None:
     assert payload["user_id"] == "ada"
     await pubsub.aclose()  # type: ignore[no-untyped-call]
     await client.aclose()
+
+
+async def test_a_stuck_listener_does_not_hold_up_sign_in(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: list[str] = []
+
+    async def stuck(event: SessionEvent) -> None:
+        await asyncio.Event().wait()  # never returns
+
+    async def after(event: SessionEvent) -> None:
+        seen.append(event.type)
+
+    app = build_app(store, events=Events([stuck, after], timeout=0.2))
+    async with browser(app) as laptop:
+        started = time.monotonic()
+        response = await laptop.post("/login/ada")
+        elapsed = time.monotonic() - started
+    assert response.status_code == 200
+    assert elapsed < 2
+    assert seen == ["session.login"]  # the listeners after it still hear of it
+    assert "given up" in caplog.text
+
+
+async def test_a_frozen_events_redis_does_not_hold_up_sign_in(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    try:
+        server = start_server()
+    except (FileNotFoundError, RuntimeError) as exc:
+        if require_redis():
+            pytest.fail(f"needs redis-server: {exc}")
+        pytest.skip(f"needs redis-server: {exc}")
+    assert server.process is not None
+    client = redis_asyncio.Redis.from_url(server.url)
+    await client.ping()
+    os.kill(server.process.pid, signal.SIGSTOP)
+    try:
+        app = build_app(MemoryStore(), events=Events(redis=client, timeout=0.2))
+        async with browser(app) as laptop:
+            started = time.monotonic()
+            response = await laptop.post("/login/ada")
+            elapsed = time.monotonic() - started
+    finally:
+        os.kill(server.process.pid, signal.SIGCONT)
+        await client.aclose()
+        server.remove()
+    assert response.status_code == 200
+    assert elapsed < 2
+    assert "could not publish session.login" in caplog.text
+
+
+def test_an_events_timeout_must_be_positive() -> None:
+    with pytest.raises(ConfigurationError):
+        Events(timeout=0)
 
 
 async def test_the_device_list_labels_every_kind_of_client(store: Store) -> None:

@@ -6,6 +6,7 @@ request that caused it: a failing listener or an unreachable Redis is logged, no
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -14,6 +15,8 @@ from typing import Literal
 
 from redis.asyncio import Redis, RedisCluster
 from redis.exceptions import RedisError
+
+from .exceptions import ConfigurationError
 
 logger = logging.getLogger("sessionward")
 
@@ -34,10 +37,16 @@ class SessionEvent:
 
 
 Listener = Callable[[SessionEvent], Awaitable[None]]
+DEFAULT_TIMEOUT = 1.0  # seconds each listener, and the publish, may take
 
 
 class Events:
-    """Sends each event to every listener in turn and, if given a client, to a Redis channel."""
+    """Sends each event to every listener in turn and, if given a client, to a Redis channel.
+
+    Each listener and the publish get `timeout` seconds: a slow or stuck one is logged and
+    given up on, so delivery never holds up the request that caused the event. Nothing runs
+    on after the request in the background.
+    """
 
     def __init__(
         self,
@@ -45,10 +54,14 @@ class Events:
         *,
         redis: Redis | RedisCluster | None = None,
         channel: str = "sessionward:events",
+        timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
+        if not timeout > 0:
+            raise ConfigurationError(f"Events timeout must be a positive number, not {timeout!r}")
         self.listeners = list(listeners)
         self.redis = redis
         self.channel = channel
+        self.timeout = timeout
 
     def listen(self, listener: Listener) -> Listener:
         """Register a listener; usable as a decorator."""
@@ -58,13 +71,28 @@ class Events:
     async def emit(self, event: SessionEvent) -> None:
         for listener in self.listeners:
             try:
-                await listener(event)
+                await asyncio.wait_for(listener(event), self.timeout)
+            except asyncio.TimeoutError:
+                logger.error(
+                    "sessionward: event listener %r took over %ss on %s %s; given up",
+                    listener,
+                    self.timeout,
+                    event.type,
+                    event.public_id,
+                )
             except Exception:
                 logger.exception(
                     "sessionward: event listener %r failed on %s", listener, event.type
                 )
         if self.redis is not None:
             try:
-                await self.redis.publish(self.channel, event.to_json())
-            except RedisError as exc:
-                logger.warning("sessionward: could not publish %s: %s", event.type, exc)
+                await asyncio.wait_for(
+                    self.redis.publish(self.channel, event.to_json()), self.timeout
+                )
+            except (RedisError, asyncio.TimeoutError) as exc:
+                logger.error(
+                    "sessionward: could not publish %s %s: %s",
+                    event.type,
+                    event.public_id,
+                    exc or type(exc).__name__,
+                )
