@@ -365,3 +365,24 @@ def test_parse_user_agent_never_raises(user_agent: str) -> None:
     device = parse_user_agent(user_agent)
     assert device.kind in KINDS
     assert device.label
+
+
+HOSTILE_USER_AGENTS = [
+    "Mozilla/5.0 (Linux; Android 13; <img src=x onerror=alert(1)> Build/TP1A) AppleWebKit/537.36"
+    " (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36",
+    "Mozilla/5.0 (Linux; U; Android 4.0; en-us; <img/src=x/onerror=alert(1)> Build/IMM76D)"
+    " AppleWebKit/534.30 (KHTML, like Gecko) Version/4.0 Mobile Safari/534.30",
+    "Mozilla/5.0 (compatible; <script>bot</script>/1.0; +http://x)",
+    "Mozilla/5.0 (Linux; Android 13; SM\x1b[31mG991B\x07 Build/TP1A) AppleWebKit/537.36"
+    " (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36",
+]
+
+
+@pytest.mark.usefixtures("ua_backend")
+@pytest.mark.parametrize("user_agent", HOSTILE_USER_AGENTS)
+def test_parsed_fields_carry_no_markup_or_invisible_characters(user_agent: str) -> None:
+    raw = devices._read(user_agent)
+    assert any(set("<>\x1b") & set(str(field)) for field in raw)  # the rules copy it...
+    device = parse_user_agent(user_agent)
+    for value in device.to_dict().values():  # ...the Device does not
+        assert not set(str(value or "")) & set("<>\"'`&\x1b\x07")

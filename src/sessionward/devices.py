@@ -242,7 +242,37 @@ USER_AGENT_BACKEND: str = next(iter(_READERS))
 _read: _Reader = _READERS[USER_AGENT_BACKEND]
 
 
+# A user-agent is attacker-chosen text, and the rules copy parts of it into names and models
+# ("Build/<anything>"). What is shown to people (a device list, an e-mail) keeps no markup and
+# no control or bidirectional-formatting characters. Labels are still untrusted text.
+_MARKUP = re.compile(r"<[^>]*>?")
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f<>\"'`&\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
+
+
+def _untrusted(text: str | None) -> str | None:
+    """Parsed text without markup or invisible characters; `None` if nothing is left."""
+    if text is None:
+        return None
+    return _UNSAFE.sub("", _MARKUP.sub("", text)).strip() or None
+
+
+def _cleaned(read: _Read) -> _Read:
+    def version(parts: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(clean for part in parts if (clean := _untrusted(part)))
+
+    return read._replace(
+        browser=_untrusted(read.browser) or "Other",
+        browser_version=version(read.browser_version),
+        os=_untrusted(read.os) or "Other",
+        os_version=version(read.os_version),
+        device=_untrusted(read.device) or "Other",
+        brand=_untrusted(read.brand),
+        model=_untrusted(read.model),
+    )
+
+
 def _device(read: _Read, user_agent: str) -> Device:
+    read = _cleaned(read)
     browser, browser_version = _browser(read, user_agent)
     os_name = _known(read.os)
     os_name = _OS_NAMES.get(os_name or "", os_name)
