@@ -80,8 +80,9 @@ def test_end_to_end_under_uvicorn_with_redis(served_example: str, redis_url: str
         second = browser.get("/", headers={"cookie": cookie})
     assert "1 time." in first.text
     assert "2 times." in second.text
-    assert "; Secure" in set_cookie
-    assert "; HttpOnly" in set_cookie
+    assert "; secure" in set_cookie
+    assert "; httponly" in set_cookie
+    assert "; Max-Age=2592000;" in set_cookie  # 30 days to the second, not 2591999
     stored = redis.Redis.from_url(redis_url)
     keys = stored.keys("sessionward:s:*")
     assert len(keys) == 1

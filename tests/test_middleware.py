@@ -12,7 +12,14 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from sessionward import CookieSigner, SessionError, SessionMiddleware, Store
+from sessionward import (
+    CookieSigner,
+    CookieTransport,
+    Session,
+    SessionError,
+    SessionMiddleware,
+    Store,
+)
 from sessionward.tokens import session_hash
 from tests.apps import OLD_SECRET, SECRET, RecordingStore, build_app
 from tests.conftest import Clock, client_for
@@ -104,7 +111,7 @@ async def test_clear_deletes_the_session_and_expires_the_cookie(store: Store) ->
         await client.post("/session", json={"a": 1})
         token = client.cookies["session"]
         cleared = await client.delete("/session")
-        assert "Max-Age=0" in cleared.headers["set-cookie"]
+        assert "expires=Thu, 01 Jan 1970" in cleared.headers["set-cookie"]
         assert "session" not in client.cookies
         assert "delete" in recording.calls
         replay = await client.get("/session", headers={"cookie": f"session={token}"})
@@ -118,7 +125,7 @@ async def test_removing_the_last_key_ends_the_session(store: Store) -> None:
         token = client.cookies["session"]
         emptied = await client.delete("/session/a")
         replay = await client.get("/session", headers={"cookie": f"session={token}"})
-    assert "Max-Age=0" in emptied.headers["set-cookie"]
+    assert "expires=Thu, 01 Jan 1970" in emptied.headers["set-cookie"]
     assert "delete" in recording.calls
     assert replay.json() == {}
 
@@ -376,3 +383,43 @@ async def test_max_session_bytes_counts_utf8_bytes(store: Store) -> None:
     async with client_for(build_app(store, max_session_bytes=1000)) as client:
         with pytest.raises(SessionError, match="max_session_bytes=1000"):
             await client.post("/session", json={"note": "\U0001f600" * 300})  # 1200 bytes
+
+
+async def test_an_absolute_max_age_is_not_a_second_short(store: Store) -> None:
+    """The record is made a few milliseconds before the cookie: that must not cost a second."""
+    ticks = iter(range(10**9))
+
+    def ticking() -> float:  # one millisecond later on every call
+        return 1_800_000_000 + next(ticks) / 1000
+
+    async with client_for(build_app(store, absolute_ttl=3600, clock=ticking)) as client:
+        response = await client.post("/session", json={"a": 1})
+    assert "; Max-Age=3600;" in response.headers["set-cookie"]
+
+
+async def test_a_fixed_max_age_is_sent_again_whenever_the_session_changes(store: Store) -> None:
+    """As Starlette's middleware does: a busy session's cookie must not lapse after N seconds."""
+    app = build_app(store, cookie=CookieTransport(max_age=600))
+    async with client_for(app) as client:
+        first = await client.post("/session", json={"a": 1})
+        changed = await client.post("/session", json={"a": 2})
+        unchanged = await client.post("/session", json={"a": 2})
+        read = await client.get("/session")
+    assert "Max-Age=600" in first.headers["set-cookie"]
+    assert "Max-Age=600" in changed.headers["set-cookie"]
+    assert "set-cookie" not in unchanged.headers
+    assert "set-cookie" not in read.headers
+
+
+async def test_mark_accessed_makes_a_response_vary_on_the_cookie(store: Store) -> None:
+    async def touch(request: Request) -> PlainTextResponse:
+        session: Session = request.session  # type: ignore[assignment]
+        session.mark_accessed()  # Starlette's Session API
+        return PlainTextResponse("ok")
+
+    app = build_app(store)
+    app.router.routes.insert(0, Route("/touch", touch))
+    async with client_for(app) as client:
+        await client.post("/session", json={"a": 1})
+        response = await client.get("/touch")
+    assert response.headers["vary"] == "Cookie"

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from starlette.middleware.sessions import SessionMiddleware as StarletteSessionMiddleware
 from starlette.types import Scope
 
 from sessionward import BearerSigner, BearerTransport, ConfigurationError, CookieTransport, JWTKey
@@ -17,13 +20,13 @@ def scope_for(host: str = "example.com", cookie: bytes | None = None) -> Scope:
 
 def test_defaults_are_safe() -> None:
     header = CookieTransport().set_cookie("token", 3600)
-    assert header == "session=token; Max-Age=3600; Path=/; HttpOnly; SameSite=Lax; Secure"
+    assert header == "session=token; path=/; Max-Age=3600; httponly; samesite=lax; secure"
 
 
 def test_secure_does_not_depend_on_the_host_header() -> None:
     """Behind a same-host proxy the app sees Host: 127.0.0.1 although the browser used https."""
-    assert "Secure" in CookieTransport().set_cookie("t", 1)
-    assert "Secure" not in CookieTransport(secure=False).set_cookie("t", 1)
+    assert "; secure" in CookieTransport().set_cookie("t", 1)
+    assert "secure" not in CookieTransport(secure=False).set_cookie("t", 1)
 
 
 def test_every_flag_is_configurable() -> None:
@@ -38,7 +41,7 @@ def test_every_flag_is_configurable() -> None:
         partitioned=True,
     )
     header = transport.set_cookie("t", 3600)
-    assert header == "sid=t; Path=/app; Domain=example.com; SameSite=Strict; Partitioned"
+    assert header == "sid=t; path=/app; samesite=strict; domain=example.com; partitioned"
 
 
 def test_a_fixed_max_age_wins_over_the_session_lifetime() -> None:
@@ -47,12 +50,12 @@ def test_a_fixed_max_age_wins_over_the_session_lifetime() -> None:
 
 def test_expiring_keeps_the_same_path_and_domain() -> None:
     header = CookieTransport(path="/app", domain="example.com").expire_cookie()
-    assert header.startswith("session=; Max-Age=0; Expires=Thu, 01 Jan 1970")
-    assert "Path=/app; Domain=example.com" in header
+    assert header.startswith("session=null; path=/app; expires=Thu, 01 Jan 1970 00:00:00 GMT;")
+    assert "; domain=example.com" in header
 
 
 def test_host_prefix_cookies_are_secure() -> None:
-    assert "Secure" in CookieTransport(name="__Host-session").set_cookie("t", 1)
+    assert "; secure" in CookieTransport(name="__Host-session").set_cookie("t", 1)
 
 
 @pytest.mark.parametrize(
@@ -113,3 +116,37 @@ def test_cookie_prefixes_are_checked_in_any_case(name: str) -> None:
     """Browsers treat `__host-` like `__Host-`, so the rules must too."""
     with pytest.raises(ConfigurationError):
         CookieTransport(name=name, secure=False)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"max_age": None, "same_site": "strict"},
+        {"domain": "example.com", "partitioned": True, "path": "/app"},
+    ],
+)
+def test_cookies_are_spelt_as_starlette_spells_them(options: dict[str, Any]) -> None:
+    """Header assertions written against Starlette's middleware keep passing."""
+    starlette = StarletteSessionMiddleware(
+        _noop,
+        secret_key="k",
+        max_age=options.get("max_age", 3600),
+        path=options.get("path", "/"),
+        same_site=options.get("same_site", "lax"),
+        https_only=True,
+        domain=options.get("domain"),
+        partitioned=options.get("partitioned", False),
+    )
+    theirs = "{name}={value}; path={path}; {max_age}{flags}".format(
+        name="session",
+        value="token",
+        path=options.get("path", "/"),
+        max_age="" if options.get("max_age", 3600) is None else "Max-Age=3600; ",
+        flags=starlette.security_flags,
+    )
+    ours = CookieTransport(**{**options, "max_age": options.get("max_age", 3600)})
+    assert ours.set_cookie("token", 0) == theirs
+
+
+async def _noop(scope: Scope, receive: Any, send: Any) -> None: ...

@@ -91,7 +91,8 @@ class RequestSession:
             if dict.__len__(session):  # a first write, or an ended session filled again
                 return await self._create()
             return self._expired_cookie()
-        await self.save_changes()
+        if await self.save_changes() and self.core.config.cookie.slides:
+            self.send_cookie = True  # a fixed Max-Age counts from the last change, as Starlette's
         return self._cookie() if self.send_cookie else None
 
     async def save_or_end(self) -> None:
@@ -106,11 +107,12 @@ class RequestSession:
         else:
             await self.save_changes()
 
-    async def save_changes(self) -> None:
+    async def save_changes(self) -> bool:
+        """Write what changed; whether any session data was written."""
         session, key = self.session, self.key
         changes = session.changes() if session.may_have_changed else None
         if key is None or not (changes or self.meta_changes):
-            return
+            return False
         write = dict(self.meta_changes)
         delete: list[str] = []
         if changes:
@@ -123,9 +125,11 @@ class RequestSession:
             if changes is not None:
                 session.mark_saved(changes)
             self.meta_changes.clear()
-        else:  # ended meanwhile (logout elsewhere, expiry): do not bring it back
-            logger.info("sessionward: session ended before this request saved; changes dropped")
-            self.session_id = self.key = self.record = None
+            return bool(changes)
+        # Ended meanwhile (logout elsewhere, expiry): do not bring it back.
+        logger.info("sessionward: session ended before this request saved; changes dropped")
+        self.session_id = self.key = self.record = None
+        return False
 
     # -- new ids ---------------------------------------------------------------------------
 
@@ -202,7 +206,8 @@ class RequestSession:
         self.send_cookie = self.expire_cookie = False
         config = self.core.config
         token = config.signer.issue(self.session_id)
-        seconds_left = max(0, (self.record.expires_at_ms - config.now_ms()) // 1000)
+        # Rounded up: the milliseconds since the record was made must not cost a second.
+        seconds_left = max(0, -(-(self.record.expires_at_ms - config.now_ms()) // 1000))
         return config.cookie.set_cookie(token, seconds_left)
 
     def _expired_cookie(self) -> str | None:

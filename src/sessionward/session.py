@@ -192,6 +192,10 @@ class Session(dict[str, Any]):
         stored = self._stored.get(key)
         return stored if stored is not None and not self.cleared else self._current_text(key)
 
+    def mark_accessed(self) -> None:
+        """Starlette's `Session` API: count the session as read (it then varies on the cookie)."""
+        self.accessed = True
+
     def mark_modified(self) -> None:
         """Starlette's `Session` API: treat every value as possibly changed."""
         self.accessed = self.modified = self._handed_all = True

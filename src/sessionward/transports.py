@@ -45,7 +45,8 @@ class CookieTransport:
         self.max_age = max_age
         self.secure = secure
         self._name_bytes = name.encode("latin-1")
-        self._flags = _flags(path, domain, same_site, http_only, partitioned, secure)
+        self._path = path
+        self._flags = _flags(domain, same_site, http_only, partitioned, secure)
 
     def read(self, scope: Scope) -> list[str]:
         """The values of every cookie with our name, in the order the browser sent them."""
@@ -61,37 +62,43 @@ class CookieTransport:
                         return found
         return found
 
+    @property
+    def slides(self) -> bool:
+        """A fixed `max_age` counts from the last change, so the cookie goes out on each."""
+        return isinstance(self.max_age, int)
+
     def set_cookie(self, token: str, lifetime_s: int) -> str:
-        """A `Set-Cookie` value carrying `token`; `lifetime_s` is the session's time left."""
+        """A `Set-Cookie` value carrying `token`; `lifetime_s` is the session's time left.
+
+        Spelt as Starlette's `SessionMiddleware` spells it, attribute for attribute, so that
+        header assertions in an app's existing tests keep passing.
+        """
         max_age = lifetime_s if self.max_age == "absolute" else self.max_age
-        expiry = "" if max_age is None else f"; Max-Age={max(max_age, 0)}"
-        return f"{self.name}={token}{expiry}{self._flags}"
+        expiry = "" if max_age is None else f"Max-Age={max(max_age, 0)}; "
+        return f"{self.name}={token}; path={self._path}; {expiry}{self._flags}"
 
     def expire_cookie(self) -> str:
-        """A `Set-Cookie` value that makes the browser forget the cookie."""
-        expired = "; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
-        return f"{self.name}={expired}{self._flags}"
+        """A `Set-Cookie` value that makes the browser forget the cookie (Starlette's)."""
+        expired = "expires=Thu, 01 Jan 1970 00:00:00 GMT; "
+        return f"{self.name}=null; path={self._path}; {expired}{self._flags}"
 
 
 def _flags(
-    path: str,
     domain: str | None,
     same_site: SameSite,
     http_only: bool,
     partitioned: bool,
     secure: bool,
 ) -> str:
-    flags = f"; Path={path}"
-    if domain is not None:
-        flags += f"; Domain={domain}"
-    if http_only:
-        flags += "; HttpOnly"
-    flags += f"; SameSite={same_site.capitalize()}"
-    if partitioned:
-        flags += "; Partitioned"
+    flags = ["httponly"] if http_only else []
+    flags.append(f"samesite={same_site}")
     if secure:
-        flags += "; Secure"
-    return flags
+        flags.append("secure")
+    if domain is not None:
+        flags.append(f"domain={domain}")
+    if partitioned:
+        flags.append("partitioned")
+    return "; ".join(flags)
 
 
 def _check_options(name: str, path: str, domain: str | None, same_site: str, secure: bool) -> None:
