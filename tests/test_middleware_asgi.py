@@ -26,11 +26,12 @@ from sessionward import (
     RedisStore,
     SessionMiddleware,
     Store,
+    StoreUnavailable,
     login,
 )
 from sessionward.client import _user_agent
 from sessionward.devices import MAX_USER_AGENT_CHARS
-from tests.apps import SECRET
+from tests.apps import SECRET, RecordingStore
 from tests.conftest import client_for
 from tests.redis_server import free_port
 
@@ -326,3 +327,39 @@ def test_login_after_the_websocket_was_accepted_is_refused(fresh_store: Store) -
         client.websocket_connect("/late") as websocket,
     ):
         websocket.receive_text()
+
+
+class DeadOnSignIn(RecordingStore):
+    """A store that fails exactly where login() needs it."""
+
+    async def index_add(self, user_id: str, key: str, score_ms: int, ttl_ms: int) -> None:
+        raise StoreUnavailable("Redis is unavailable: for this test")
+
+
+def signing_in_app(*, wrapped_directly: bool) -> Any:
+    async def sign_in(request: Request) -> Response:
+        await login(request, "ada")
+        return PlainTextResponse("signed in")
+
+    async def bug(request: Request) -> Response:
+        raise ValueError("a bug in the app")
+
+    routes = [Route("/login", sign_in, methods=["POST"]), Route("/bug", bug)]
+    store = DeadOnSignIn(MemoryStore())
+    if wrapped_directly:  # the form the README recommends for failing at import
+        return SessionMiddleware(Starlette(routes=routes), secret_keys=[SECRET], store=store)
+    middleware = [Middleware(SessionMiddleware, secret_keys=[SECRET], store=store)]
+    return Starlette(routes=routes, middleware=middleware)
+
+
+@pytest.mark.parametrize("wrapped_directly", [True, False])
+def test_a_store_failure_in_login_is_503_however_the_middleware_is_installed(
+    wrapped_directly: bool,
+) -> None:
+    app = signing_in_app(wrapped_directly=wrapped_directly)
+    with TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as client:
+        refused = client.post("/login")
+        bug = client.get("/bug")
+    assert refused.status_code == 503
+    assert refused.headers["retry-after"] == "1"
+    assert bug.status_code == 500  # the app's own errors stay its own

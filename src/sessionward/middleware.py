@@ -152,6 +152,10 @@ class SessionMiddleware:
         self, scope: Scope, receive: Receive, send: Send, current: RequestSession
     ) -> None:
         started = refused = False
+        # A 500 is held back until the app is done: when this middleware wraps a Starlette app
+        # directly, the app's own error middleware answers 500 for a store failure (in login(),
+        # say) before raising it on to us, and that failure deserves the 503 it is.
+        held: list[Message] = []
 
         async def send_with_session(message: Message) -> None:
             nonlocal started, refused
@@ -167,15 +171,26 @@ class SessionMiddleware:
                     return
                 _add_headers(message, current, cookie)
                 started = current.answered = True
+                if message.get("status") == 500:
+                    held.append(message)
+                    return
+            if held:
+                held.append(message)
+                return
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_session)
         except StoreUnavailable as exc:  # login, logout or a device list met a dead store
-            if started or refused:
+            if refused or (started and not held):
                 raise
             logger.warning("sessionward: the store failed inside the handler: %s", exc)
             await _refuse(scope, send)
+            return
+        except BaseException:
+            await _send_all(send, held)  # the app's own 500, as it meant it
+            raise
+        await _send_all(send, held)
 
     async def _serve_websocket(
         self, scope: Scope, receive: Receive, send: Send, current: RequestSession
@@ -231,6 +246,11 @@ def _private(cache_control: str) -> str:
 
 def _directive(part: str) -> str:
     return part.partition("=")[0].strip().lower()
+
+
+async def _send_all(send: Send, messages: list[Message]) -> None:
+    for message in messages:
+        await send(message)
 
 
 async def _unauthorized(scope: Scope, send: Send, reason: str) -> None:
