@@ -29,9 +29,10 @@ from sessionward import (
     StoreUnavailable,
     login,
 )
+from sessionward import middleware as middleware_module
 from sessionward.client import _user_agent
 from sessionward.devices import MAX_USER_AGENT_CHARS
-from tests.apps import SECRET, RecordingStore
+from tests.apps import SECRET, RecordingStore, build_app
 from tests.conftest import client_for
 from tests.redis_server import free_port
 
@@ -363,3 +364,20 @@ def test_a_store_failure_in_login_is_503_however_the_middleware_is_installed(
     assert refused.status_code == 503
     assert refused.headers["retry-after"] == "1"
     assert bug.status_code == 500  # the app's own errors stay its own
+
+
+def test_a_secure_cookie_set_over_plain_http_warns_once_with_the_fix(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(middleware_module, "_warned_secure_over_http", False)
+    app = build_app(MemoryStore())
+    with TestClient(app, base_url="https://testserver") as secure_client:
+        secure_client.post("/session", json={"a": 1})
+    assert "plain-http" not in caplog.text
+    with TestClient(app) as plain_client:  # http://testserver: the cookie never comes back
+        for _ in range(3):
+            plain_client.post("/session", json={"a": 1})
+    warnings = [record for record in caplog.records if "plain-http" in record.getMessage()]
+    assert len(warnings) == 1
+    assert "base_url='https://testserver'" in warnings[0].getMessage()
+    assert "secure=False" in warnings[0].getMessage()

@@ -170,6 +170,8 @@ class SessionMiddleware:
                     await _refuse(scope, send)
                     return
                 _add_headers(message, current, cookie)
+                if cookie is not None and scope.get("scheme") == "http":
+                    _warn_secure_over_http(self.config.cookie)
                 started = current.answered = True
                 if message.get("status") == 500:
                     held.append(message)
@@ -246,6 +248,26 @@ def _private(cache_control: str) -> str:
 
 def _directive(part: str) -> str:
     return part.partition("=")[0].strip().lower()
+
+
+_warned_secure_over_http = False
+
+
+def _warn_secure_over_http(cookie: CookieTransport) -> None:
+    """Once per process: a Secure cookie set over plain http is never sent back by Python
+    clients (httpx, Starlette's TestClient), so every request of theirs is a new session."""
+    global _warned_secure_over_http
+    if not cookie.secure or _warned_secure_over_http:
+        return
+    _warned_secure_over_http = True
+    logger.warning(
+        "sessionward: a Secure session cookie was set on a plain-http request. Browsers send "
+        "it back only over https (and to http://localhost); Python clients never over http, "
+        "so each of their requests starts a new session. In tests use "
+        "TestClient(app, base_url='https://testserver') or httpx's "
+        "base_url='https://testserver'; to serve plain http, pass "
+        "cookie=CookieTransport(secure=False)."
+    )
 
 
 async def _send_all(send: Send, messages: list[Message]) -> None:
