@@ -31,6 +31,7 @@ from sessionward import (
     UserSessions,
     device_routes,
     login,
+    regenerate,
 )
 from tests.apps import RecordingStore, build_app
 from tests.conftest import Clock, client_for
@@ -544,3 +545,84 @@ async def test_a_public_id_with_a_trailing_newline_never_reaches_the_store(store
         assert not await users.revoke("ada", mine["id"] + "\n")
         assert recording.calls == []
         assert len(await sessions_of(client)) == 1
+
+
+def keep_app(store: Store, keep: bool | list[str]) -> Any:
+    async def sign_in(request: Request) -> Response:
+        await login(request, "ada", keep=keep)
+        return PlainTextResponse("signed in")
+
+    app = build_app(store)
+    app.router.routes.insert(0, Route("/login-keeping", sign_in, methods=["POST"]))
+    return app
+
+
+@pytest.mark.parametrize(
+    ("keep", "after"),
+    [
+        (True, {"cart": [1], "next": "https://evil.example", "role": "admin"}),
+        (False, {}),
+        (["cart"], {"cart": [1]}),
+    ],
+)
+async def test_login_keeps_only_what_it_is_told_to(
+    store: Store, keep: bool | list[str], after: dict[str, Any]
+) -> None:
+    """What an attacker planted before sign-in ("next", "role") need not survive it."""
+    async with browser(keep_app(store, keep)) as client:
+        planted = {"cart": [1], "next": "https://evil.example", "role": "admin"}
+        await client.post("/session", json=planted)
+        assert (await client.post("/login-keeping")).status_code == 200
+        assert (await client.get("/session")).json() == after
+        assert (await client.get("/me")).json()["user_id"] == "ada"
+
+
+def regenerating_app(store: Store) -> Any:
+    async def sign_in_by_hand(request: Request) -> Response:
+        """Starlette's idiom: sign in by writing the session, then regenerate."""
+        request.session["user"] = "ada"
+        await regenerate(request)
+        return PlainTextResponse("signed in")
+
+    app = build_app(store)
+    app.router.routes.insert(0, Route("/hand-login", sign_in_by_hand, methods=["POST"]))
+    return app
+
+
+async def test_regenerate_defeats_a_planted_session_id(store: Store) -> None:
+    app = regenerating_app(store)
+    async with browser(app) as attacker, browser(app) as victim:
+        await attacker.post("/session", json={"theme": "dark"})
+        planted = attacker.cookies["session"]
+        signed_in = await victim.post("/hand-login", headers={"cookie": f"session={planted}"})
+        assert signed_in.cookies["session"] != planted
+        assert (await victim.get("/session")).json() == {"theme": "dark", "user": "ada"}
+        replay = await attacker.get("/session")  # the attacker's copy of the id is dead
+        assert replay.json() == {}
+
+
+async def test_regenerate_keeps_a_signed_in_session_indexed_under_its_new_id(
+    store: Store,
+) -> None:
+    async def again(request: Request) -> Response:
+        await regenerate(request)
+        return PlainTextResponse("regenerated")
+
+    app = build_app(store)
+    app.router.routes.insert(0, Route("/regenerate", again, methods=["POST"]))
+    async with browser(app) as client:
+        await client.post("/login/ada")
+        (before,) = await sessions_of(client)
+        await client.post("/regenerate")
+        (after,) = await sessions_of(client)
+        assert after["id"] != before["id"]
+        assert after["current"] is True
+        assert list(await store.index_read("ada")) == [after["id"]]
+        assert (await client.get("/me")).json()["user_id"] == "ada"
+
+
+async def test_regenerate_without_a_stored_session_does_nothing(store: Store) -> None:
+    app = regenerating_app(store)
+    async with browser(app) as client:
+        await client.post("/hand-login")  # the first write makes a new id anyway
+        assert (await client.get("/session")).json() == {"user": "ada"}

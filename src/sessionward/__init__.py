@@ -1,7 +1,7 @@
 """sessionward: signed, Redis-backed, device-aware sessions for Starlette and FastAPI."""
 
 from .addresses import TrustedProxies
-from .auth import get_session, login, logout, refresh_token, user_sessions
+from .auth import get_session, login, logout, refresh_token, regenerate, user_sessions
 from .bearer import BearerClaims, BearerSigner, JWTKey
 from .config import SessionConfig
 from .devices import Device, parse_user_agent
@@ -57,5 +57,6 @@ __all__ = [
     "logout",
     "parse_user_agent",
     "refresh_token",
+    "regenerate",
     "user_sessions",
 ]

@@ -7,6 +7,7 @@ session at once; the response tells the browser to drop the cookie.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Literal, overload
 
 from starlette.requests import HTTPConnection
@@ -28,13 +29,21 @@ def _current(connection: HTTPConnection) -> RequestSession:
 
 @overload
 async def login(
-    connection: HTTPConnection, user_id: str, *, transport: Literal["cookie"] = "cookie"
+    connection: HTTPConnection,
+    user_id: str,
+    *,
+    transport: Literal["cookie"] = "cookie",
+    keep: bool | Collection[str] = True,
 ) -> None: ...
 
 
 @overload
 async def login(
-    connection: HTTPConnection, user_id: str, *, transport: Literal["bearer"]
+    connection: HTTPConnection,
+    user_id: str,
+    *,
+    transport: Literal["bearer"],
+    keep: bool | Collection[str] = True,
 ) -> str: ...
 
 
@@ -43,19 +52,39 @@ async def login(
     user_id: str,
     *,
     transport: Literal["cookie", "bearer"] = "cookie",
+    keep: bool | Collection[str] = True,
 ) -> str | None:
     """Sign `user_id` in.
 
     With the cookie (the default): bind this browser's session to the user under a new id;
-    the old id stops working at once and the data is kept. With `transport="bearer"`: start a
-    separate session for an API or mobile client and return its JWT for the client to send
-    as `Authorization: Bearer <token>`.
+    the old id stops working at once. `keep` says what of the data before sign-in stays: all
+    of it (`True`, so a cart survives), nothing (`False`), or the keys named. Whatever an
+    attacker could plant in a browser before the victim signs in (`{"next": ...}`) is kept
+    with `True`: keep less when the session holds anything that grants or redirects. With
+    `transport="bearer"`: start a separate session for an API or mobile client and return its
+    JWT for the client to send as `Authorization: Bearer <token>`.
     """
     _check_user_id(user_id)
     if transport == "bearer":
         return await _login_bearer(connection, user_id)
-    await _login_cookie(connection, user_id)
+    await _login_cookie(connection, user_id, keep)
     return None
+
+
+async def regenerate(connection: HTTPConnection) -> None:
+    """Give this browser's session a new id now, keeping its data; the old id dies at once.
+
+    For apps that sign users in by writing the session themselves
+    (`request.session["user"] = ...`, as with Starlette's own middleware): call it there, so
+    that a session id an attacker planted before sign-in is worthless after. `login()` does
+    this itself.
+    """
+    current = _current(connection)
+    if current.bearer:
+        raise ValueError("a bearer session's id is in its token: sign the client in again")
+    if current.degraded:
+        raise StoreUnavailable("cannot regenerate while the session store is unavailable")
+    await current.regenerate()
 
 
 MAX_USER_ID_LENGTH = 512
@@ -74,7 +103,9 @@ def _check_user_id(user_id: object) -> None:
         raise ValueError(f"user_id {user_id!r:.80} is not valid Unicode text") from None
 
 
-async def _login_cookie(connection: HTTPConnection, user_id: str) -> None:
+async def _login_cookie(
+    connection: HTTPConnection, user_id: str, keep: bool | Collection[str]
+) -> None:
     current = _current(connection)
     if current.bearer:
         raise ValueError(
@@ -83,7 +114,7 @@ async def _login_cookie(connection: HTTPConnection, user_id: str) -> None:
         )
     if current.degraded:
         raise StoreUnavailable("cannot sign in while the session store is unavailable")
-    await current.sign_in(user_id)
+    await current.sign_in(user_id, keep=keep)
 
 
 async def _login_bearer(connection: HTTPConnection, user_id: str) -> str:

@@ -8,7 +8,7 @@ that spans two keys is ordered so that a crash in between leaves no live orphan.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 from .client import Client
@@ -131,6 +131,24 @@ class SessionCore:
         await self.users.emit("session.login", key, record)
         await self.users.enforce_limit(user_id, key, record.created_at_ms)
         return signed_in
+
+    async def regenerate(
+        self, key: str, record: SessionRecord, values: Mapping[str, str]
+    ) -> tuple[str, str]:
+        """Move a session, data and record, to a new id; return the new id and store key.
+
+        Not a sign-in: no event, and the lifetimes stay the session's own. Index first, then
+        the new session, then the old one goes, as in `sign_in`.
+        """
+        now_ms = self.config.now_ms()
+        session_id = new_session_id()
+        new_key = session_hash(session_id)
+        if record.user_id is not None:
+            await self.users.add(record.user_id, new_key, now_ms)
+        if not await self.create(new_key, replace(record, last_seen_at_ms=now_ms), values):
+            raise RuntimeError("the session store refused a brand-new session id")
+        await self.end(key, record, event=None)
+        return session_id, new_key
 
     async def end(self, key: str, record: SessionRecord, *, event: EventType | None) -> None:
         """Delete a session now and unindex it: session first, so a crash leaves no orphan."""

@@ -9,6 +9,7 @@ the flags the other steps set.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 
 from .client import Client
 from .core import Loaded, SessionCore, SignedIn
@@ -146,20 +147,18 @@ class RequestSession:
         await self.core.users.emit("session.created", key, record)
         return self._cookie()
 
-    async def sign_in(self, user_id: str) -> None:
+    async def sign_in(self, user_id: str, *, keep: bool | Collection[str] = True) -> None:
         """Sign the browser in as `user_id` under a new id; the old id dies at once.
 
-        The data is kept (a cart survives sign-in) unless the session belonged to another
-        user: what one person left in a shared browser must not pass to the next.
+        The data named by `keep` stays (a cart survives sign-in), none of it if the session
+        belonged to another user: what one person left in a shared browser must not pass to
+        the next.
         """
-        if self.answered:
-            raise RuntimeError(
-                "login() was called after the response started (or the websocket was "
-                "accepted): the new session cookie could no longer be sent. Sign in first."
-            )
+        self._check_not_answered("login()")
         old = (self.key, self.record) if self.key is not None and self.record else None
         if old is not None and old[1].user_id not in (None, user_id):
-            self.session.clear()
+            keep = False
+        self._keep_only(keep)
         values, size = self._serialised()
 
         def adopt(signed_in: SignedIn) -> None:
@@ -169,6 +168,31 @@ class RequestSession:
         await self.core.sign_in(
             user_id, self.client, transport="cookie", values=values, replacing=old, adopt=adopt
         )
+
+    async def regenerate(self) -> None:
+        """The same session, data and record under a new id; the old id dies at once."""
+        self._check_not_answered("regenerate()")
+        key, record = self.key, self.record
+        if key is None or record is None:
+            return  # nothing stored: the first save makes a new id anyway
+        values, size = self._serialised()
+        session_id, new_key = await self.core.regenerate(key, record, values)
+        self._adopt(session_id, new_key, record, values, size)
+        self.send_cookie = True
+
+    def _check_not_answered(self, what: str) -> None:
+        if self.answered:
+            raise RuntimeError(
+                f"{what} was called after the response started (or the websocket was "
+                "accepted): the new session cookie could no longer be sent. Call it first."
+            )
+
+    def _keep_only(self, keep: bool | Collection[str]) -> None:
+        if keep is True:
+            return
+        kept = set() if keep is False else set(keep)
+        for name in [name for name in dict.keys(self.session) if name not in kept]:
+            del self.session[name]
 
     def _serialised(self) -> tuple[dict[str, str], int]:
         """Every key's JSON and their size in bytes, checked against `max_session_bytes`."""
