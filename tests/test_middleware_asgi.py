@@ -14,7 +14,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware as StarletteSessionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.testclient import TestClient
 from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -381,3 +381,45 @@ def test_a_secure_cookie_set_over_plain_http_warns_once_with_the_fix(
     assert len(warnings) == 1
     assert "base_url='https://testserver'" in warnings[0].getMessage()
     assert "secure=False" in warnings[0].getMessage()
+
+
+def test_two_middlewares_without_a_store_share_the_sessions() -> None:
+    """A site-wide middleware and an admin panel's own (as sqladmin adds) on one cookie."""
+
+    async def site_sign_in(request: Request) -> Response:
+        request.session["user"] = "ada"
+        return PlainTextResponse("signed in")
+
+    async def admin_sign_in(request: Request) -> Response:
+        request.session["admin"] = True
+        return JSONResponse(dict(request.session))
+
+    async def whoami(request: Request) -> Response:
+        return JSONResponse(dict(request.session))
+
+    admin = SessionMiddleware(
+        Starlette(routes=[Route("/login", admin_sign_in, methods=["POST"])]),
+        secret_keys=[SECRET],
+    )
+    site = Starlette(
+        routes=[
+            Route("/login", site_sign_in, methods=["POST"]),
+            Route("/me", whoami),
+            Mount("/admin", app=admin),
+        ],
+        middleware=[Middleware(SessionMiddleware, secret_keys=[SECRET])],
+    )
+    with TestClient(site, base_url="https://testserver") as client:
+        client.post("/login")
+        assert client.post("/admin/login").json() == {"user": "ada", "admin": True}
+        assert client.get("/me").json() == {"user": "ada", "admin": True}
+
+
+def test_a_middleware_with_its_own_clock_keeps_its_own_default_store() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None: ...
+
+    shared = SessionMiddleware(app, secret_keys=[SECRET]).config.store
+    assert SessionMiddleware(app, secret_keys=[SECRET]).config.store is shared
+    assert (
+        SessionMiddleware(app, secret_keys=[SECRET], clock=lambda: 0.0).config.store is not shared
+    )

@@ -66,7 +66,7 @@ class SessionConfig:
                 f"on_store_error must be '503' or 'anonymous', not {on_store_error!r}"
             )
         self._signer = CookieSigner(secret_keys) if secret_keys is not None else None
-        self.store: Store = store if store is not None else MemoryStore()
+        self.store: Store = store if store is not None else _default_store(clock)
         self.cookie = cookie if cookie is not None else CookieTransport()
         self.bearer = bearer
         self.idle_ttl_ms = idle_ttl * 1000
@@ -105,3 +105,18 @@ def _check_positive(**settings: int) -> None:
     for name, value in settings.items():
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise ConfigurationError(f"{name} must be a positive int, not {value!r}")
+
+
+_shared_memory_store: MemoryStore | None = None
+
+
+def _default_store(clock: Callable[[], float]) -> Store:
+    """The embedded default: one `MemoryStore` per process, shared by every middleware built
+    without `store=`, so two of them on one cookie (a site and its admin panel) see the same
+    sessions. One given its own clock (a test moving time) gets a store of its own."""
+    global _shared_memory_store
+    if clock is not time.time:
+        return MemoryStore()
+    if _shared_memory_store is None:
+        _shared_memory_store = MemoryStore()
+    return _shared_memory_store
