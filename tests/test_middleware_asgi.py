@@ -423,3 +423,16 @@ def test_a_middleware_with_its_own_clock_keeps_its_own_default_store() -> None:
     assert (
         SessionMiddleware(app, secret_keys=[SECRET], clock=lambda: 0.0).config.store is not shared
     )
+
+
+def test_a_store_outlives_the_event_loops_of_several_test_clients(fresh_store: Store) -> None:
+    """TestClient runs a new event loop per `with` block (and per request without one)."""
+    app = build_app(fresh_store)
+    with TestClient(app, base_url="https://testserver") as first:
+        first.post("/session", json={"a": 1})
+        cookies = first.cookies
+    with TestClient(app, base_url="https://testserver", cookies=cookies) as second:
+        assert second.get("/session").json() == {"a": 1}
+    loose = TestClient(app, base_url="https://testserver", cookies=cookies)
+    assert loose.post("/session", json={"b": 2}).json() == {"a": 1, "b": 2}
+    assert loose.get("/session").json() == {"a": 1, "b": 2}

@@ -181,15 +181,23 @@ class _Call:
     """`async with self._call:` around every Redis call of the store.
 
     Waits for a free slot when the pool is bounded (see `_pool_limit`) and turns an outage
-    into `StoreUnavailable`. A class, not `@asynccontextmanager`: it runs on every request.
+    into `StoreUnavailable`. It also notices a new event loop: Starlette's `TestClient` runs
+    one per `with` block, and redis-py's connections (and asyncio's semaphores) belong to the
+    loop that made them, so those of a finished loop are dropped, not reused ("Event loop is
+    closed"). A class, not `@asynccontextmanager`: it runs on every request.
     """
 
-    __slots__ = ("slots",)
+    __slots__ = ("_client", "_limit", "_loop", "slots")
 
-    def __init__(self, limit: int | None) -> None:
-        self.slots = asyncio.Semaphore(limit) if limit is not None else None
+    def __init__(self, client: Redis | RedisCluster, limit: int | None) -> None:
+        self._client, self._limit = client, limit
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.slots: asyncio.Semaphore | None = None
 
     async def __aenter__(self) -> None:
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            self._move_to(loop)
         if self.slots is not None:
             await self.slots.acquire()
 
@@ -203,6 +211,22 @@ class _Call:
             self.slots.release()
         if (unavailable := _unavailable(exc)) is not None:
             raise unavailable from exc
+
+    def _move_to(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._loop is not None:
+            _drop_connections(self._client)
+        self._loop = loop
+        self.slots = asyncio.Semaphore(self._limit) if self._limit is not None else None
+
+
+def _drop_connections(client: Redis | RedisCluster) -> None:
+    """Forget connections made in another event loop; new ones are made as needed."""
+    if isinstance(client, RedisCluster):
+        for node in client.get_nodes():  # redis-py keeps a node's connections in these two
+            getattr(node, "_connections", []).clear()
+            getattr(node, "_free", []).clear()
+    else:
+        client.connection_pool.reset()  # type: ignore[no-untyped-call]
 
 
 class _Script:
@@ -223,7 +247,7 @@ class RedisStore:
         self.prefix = prefix
         self._load_and_touch = _Script(LOAD_AND_TOUCH)
         self._save_if_live = _Script(SAVE_IF_LIVE)
-        self._call = _Call(_pool_limit(client))
+        self._call = _Call(client, _pool_limit(client))
         self._session_prefix = f"{prefix}s:{{"
 
     @classmethod
