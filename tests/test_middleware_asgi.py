@@ -27,6 +27,7 @@ from sessionward import (
     SessionMiddleware,
     Store,
     StoreUnavailable,
+    device_routes,
     login,
 )
 from sessionward import middleware as middleware_module
@@ -116,7 +117,7 @@ async def test_streaming_responses_are_not_buffered() -> None:
     assert [m.get("body") for m in sent[1:] if m.get("body")] == [b"first", b"second"]
 
 
-def websocket_app(store: Store) -> Starlette:
+def websocket_app(store: Store, **options: Any) -> Starlette:
     async def write(request: Request) -> Response:
         request.session.update(await request.json())
         return JSONResponse(dict(request.session))
@@ -144,6 +145,7 @@ def websocket_app(store: Store) -> Starlette:
                 store=store,
                 secret_keys=[SECRET],
                 cookie=CookieTransport(secure=False),  # TestClient's websockets are ws://
+                **options,
             )
         ],
     )
@@ -436,3 +438,63 @@ def test_a_store_outlives_the_event_loops_of_several_test_clients(fresh_store: S
     loose = TestClient(app, base_url="https://testserver", cookies=cookies)
     assert loose.post("/session", json={"b": 2}).json() == {"a": 1, "b": 2}
     assert loose.get("/session").json() == {"a": 1, "b": 2}
+
+
+@pytest.mark.parametrize(
+    ("origin", "sees_the_session"),
+    [
+        (None, True),  # not a browser: browsers always send Origin on a handshake
+        ("http://testserver", True),
+        ("https://app.example.com", True),  # trusted below
+        ("https://evil.example", False),
+        ("null", False),
+    ],
+)
+def test_a_websocket_from_a_foreign_origin_gets_no_session(
+    fresh_store: Store, origin: str | None, sees_the_session: bool
+) -> None:
+    """Cross-site websocket hijacking: the browser sends the cookie whoever opens the socket."""
+    app = websocket_app(fresh_store, trusted_origins=["https://app.example.com"])
+    with TestClient(app) as client:
+        client.post("/", json={"user": "ada"})
+        headers = {"origin": origin} if origin is not None else {}
+        with client.websocket_connect("/ws", headers=headers) as websocket:
+            seen = websocket.receive_json()
+            websocket.send_text("from the socket")
+            assert websocket.receive_text() == "stored"
+            handshake = dict(websocket.extra_headers or [])
+        after = client.get("/").json()
+    if sees_the_session:
+        assert seen == {"user": "ada", "before_accept": 1}
+        assert after["after_accept"] == "from the socket"
+    else:
+        assert seen == {"before_accept": 1}
+        assert b"set-cookie" not in handshake  # no cookie to replace the visitor's own
+        assert after == {"user": "ada"}  # and nothing the socket wrote was stored
+
+
+def test_a_middleware_trusted_origin_also_opens_the_device_routes() -> None:
+    async def sign_in(request: Request) -> Response:
+        await login(request, "ada")
+        return PlainTextResponse("in")
+
+    app = Starlette(
+        routes=[
+            Route("/login", sign_in, methods=["POST"]),
+            Mount("/account", routes=device_routes()),
+        ],
+        middleware=[
+            Middleware(
+                SessionMiddleware,
+                secret_keys=[SECRET],
+                store=MemoryStore(),
+                trusted_origins=["https://app.example.com"],
+            )
+        ],
+    )
+    with TestClient(app, base_url="https://testserver") as client:
+        client.post("/login")
+        trusted = client.delete("/account/sessions", headers={"origin": "https://app.example.com"})
+        foreign = client.delete("/account/sessions", headers={"origin": "https://evil.example"})
+    assert trusted.status_code == 200
+    assert foreign.status_code == 403

@@ -12,6 +12,7 @@ from typing import Literal, overload
 
 from starlette.requests import HTTPConnection
 
+from .config import SessionConfig
 from .exceptions import StoreUnavailable
 from .request_session import RequestSession
 from .users import SessionInfo, UserSessions
@@ -114,6 +115,8 @@ async def _login_cookie(
         )
     if current.degraded:
         raise StoreUnavailable("cannot sign in while the session store is unavailable")
+    if current.cross_site:
+        raise PermissionError("a websocket opened by another site's page cannot sign in")
     await current.sign_in(user_id, keep=keep)
 
 
@@ -159,3 +162,8 @@ def get_session(connection: HTTPConnection) -> SessionInfo | None:
 def user_sessions(connection: HTTPConnection) -> UserSessions:
     """The middleware's `UserSessions`: list and revoke any user's sessions from a handler."""
     return _current(connection).core.users
+
+
+def session_config(connection: HTTPConnection) -> SessionConfig:
+    """The settings of the middleware this request went through."""
+    return _current(connection).core.config

@@ -15,6 +15,7 @@ from typing import Literal
 from .addresses import TrustedProxies
 from .events import Events
 from .exceptions import ConfigurationError
+from .origins import trusted_netlocs
 from .record import DEFAULT_IDLE_TTL_MS
 from .stores import MemoryStore, Store
 from .tokens import CookieSigner
@@ -48,6 +49,7 @@ class SessionConfig:
         max_session_bytes: int = DEFAULT_MAX_SESSION_BYTES,
         max_sessions_per_user: int | None = None,
         trusted_proxies: TrustedProxies | Sequence[str] = (),
+        trusted_origins: Sequence[str] = (),
         events: Events | None = None,
         on_store_error: StoreErrorPolicy = "503",
         clock: Callable[[], float] = time.time,
@@ -76,6 +78,9 @@ class SessionConfig:
         if not isinstance(trusted_proxies, TrustedProxies):
             trusted_proxies = TrustedProxies(trusted_proxies)
         self.trusted_proxies = trusted_proxies
+        # Sites besides this one whose pages may use the session cookie for what changes
+        # state (the device routes) and to open websockets: host[:port] of each.
+        self.trusted_origins = trusted_netlocs(trusted_origins)
         self.events = events if events is not None else Events()
         self.on_store_error = on_store_error
         self.clock = clock

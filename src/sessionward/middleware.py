@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .addresses import TrustedProxies
@@ -27,6 +27,7 @@ from .config import (
 from .core import SessionCore
 from .events import Events
 from .exceptions import ConfigurationError, InvalidToken, StoreUnavailable
+from .origins import same_origin
 from .request_session import RequestSession
 from .stores import Store
 from .tokens import session_hash
@@ -61,6 +62,7 @@ class SessionMiddleware:
         max_session_bytes: int = DEFAULT_MAX_SESSION_BYTES,
         max_sessions_per_user: int | None = None,
         trusted_proxies: TrustedProxies | Sequence[str] = (),
+        trusted_origins: Sequence[str] = (),
         events: Events | None = None,
         on_store_error: StoreErrorPolicy = "503",
         clock: Callable[[], float] = time.time,
@@ -81,6 +83,7 @@ class SessionMiddleware:
             max_session_bytes=max_session_bytes,
             max_sessions_per_user=max_sessions_per_user,
             trusted_proxies=trusted_proxies,
+            trusted_origins=trusted_origins,
             events=events,
             on_store_error=on_store_error,
             clock=clock,
@@ -122,8 +125,17 @@ class SessionMiddleware:
         return bearer.read(scope) if bearer is not None else None
 
     async def _load_cookie(self, scope: Scope, client: Client) -> RequestSession:
-        """The session of the first cookie that verifies and names a live cookie session."""
+        """The session of the first cookie that verifies and names a live cookie session.
+
+        A websocket handshake from another site's page gets none: the browser sends the
+        cookie whichever page opens the socket (cross-site websocket hijacking).
+        """
         config = self.config
+        if scope["type"] == "websocket" and not same_origin(
+            Headers(scope=scope), config.trusted_origins, unknown=True
+        ):
+            logger.info("sessionward: a websocket from a foreign origin gets no session")
+            return RequestSession(self.core, client, cross_site=True)
         for token in config.cookie.read(scope):
             try:
                 verified = config.signer.verify(token)

@@ -34,6 +34,7 @@ class RequestSession:
         *,
         bearer: bool = False,
         degraded: bool = False,
+        cross_site: bool = False,
         resign: bool = False,
     ) -> None:
         self.core = core
@@ -51,6 +52,9 @@ class RequestSession:
             self.session, self.key, self.meta_changes = Session(), None, {}
         self.bearer = bearer  # authenticated by a JWT: never answered with a cookie
         self.degraded = degraded  # the store was down at load: anonymous and read-only
+        # A websocket another site's page opened: anonymous, and never stored, so its writes
+        # cannot set a cookie that replaces the visitor's own.
+        self.cross_site = cross_site
         self.send_cookie = resign  # (re)send the cookie: signed with an old key, or a new id
         self.expire_cookie = False  # tell the browser to forget its cookie
         self.answered = False  # the response started (or the websocket was accepted)
@@ -78,6 +82,8 @@ class RequestSession:
     async def save(self) -> str | None:
         """Persist what the request changed; return a `Set-Cookie` value if the cookie changes."""
         session = self.session
+        if self.cross_site:
+            return None
         if self.degraded:
             if session.modified or dict.__len__(session):
                 raise StoreUnavailable("the store was unavailable when this session was loaded")
@@ -98,6 +104,8 @@ class RequestSession:
 
     async def save_or_end(self) -> None:
         """Save without touching the cookie: bearer requests, and websockets after accept."""
+        if self.cross_site:
+            return
         if self.session_id is None and dict.__len__(self.session):
             logger.warning(
                 "sessionward: a session first written where no cookie can be sent (after "
