@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sessionward import MemoryStore
+from sessionward import ConfigurationError, MemoryStore
 from sessionward.record import SessionRecord
 
 pytestmark = pytest.mark.anyio
@@ -59,3 +59,47 @@ async def test_the_index_drops_members_a_whole_lifetime_old_and_never_shortens()
     assert list(await store.index_read("ada")) == ["long", "new"]
     await store.load("unrelated", 9000, IDLE_MS)  # move the store's clock on
     assert list(await store.index_read("ada")) == ["long", "new"]  # the 10 s deadline held
+
+
+async def make(store: MemoryStore, key: str, now_ms: int, user: str | None = None) -> bool:
+    record = SessionRecord(now_ms, now_ms + 3_600_000, now_ms, user_id=user, idle_ttl_ms=IDLE_MS)
+    return await store.save(key, record.to_fields(), (), now_ms, IDLE_MS, create=True)
+
+
+async def test_a_full_store_forgets_anonymous_sessions_before_signed_in_ones() -> None:
+    store = MemoryStore(max_sessions=4)
+    await make(store, "ada", 0, user="ada")
+    await make(store, "bob", 1, user="bob")
+    for number in range(10):  # a flood of visitors who write to their session
+        await make(store, f"visitor-{number}", 10 + number)
+    assert len(store) == 4
+    assert await store.load("ada", 100, IDLE_MS) is not None
+    assert await store.load("bob", 100, IDLE_MS) is not None
+    assert await store.load("visitor-9", 100, IDLE_MS) is not None
+    assert await store.load("visitor-0", 100, IDLE_MS) is None
+
+
+async def test_a_store_full_of_signed_in_sessions_forgets_the_least_recently_used() -> None:
+    store = MemoryStore(max_sessions=2)
+    await make(store, "ada", 0, user="ada")
+    await make(store, "bob", 1, user="bob")
+    assert await store.load("ada", 2, IDLE_MS) is not None  # ada used last: bob is older
+    await make(store, "cy", 3, user="cy")
+    assert await store.load("bob", 4, IDLE_MS) is None
+    assert await store.load("ada", 4, IDLE_MS) is not None
+
+
+async def test_expired_user_indexes_are_swept_without_being_read() -> None:
+    store = MemoryStore()
+    for number in range(3000):
+        await store.index_add(f"user-{number}", "k", 0, 1000)
+    await store.index_add("late", "k", 10_000, 1000)
+    for number in range(2000):  # more sign-ins, long after the first indexes expired
+        await store.index_add(f"later-{number}", "k", 10_000 + number, 1000)
+    assert len(store._indexes) <= 2001
+
+
+@pytest.mark.parametrize("max_sessions", [0, -1, 1.5, True])
+def test_max_sessions_must_be_a_positive_int(max_sessions: object) -> None:
+    with pytest.raises(ConfigurationError):
+        MemoryStore(max_sessions=max_sessions)  # type: ignore[arg-type]

@@ -1,7 +1,9 @@
 """`MemoryStore`: sessions in this process's memory, the embedded default.
 
-Good for development, tests and single-process apps. Sessions vanish on restart and are not
-shared between workers; use `RedisStore` for anything else.
+For one process: development, tests, a single-worker app. Sessions vanish on restart and are
+not shared between workers; use `RedisStore` for anything else. It holds at most
+`max_sessions`, and past that forgets the least recently used anonymous session first, so a
+flood of visitors who write to their session cannot sign anyone out.
 """
 
 from __future__ import annotations
@@ -10,11 +12,13 @@ from collections import OrderedDict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
+from ..exceptions import ConfigurationError
 from ..record import (
     EXPIRES,
     IDLE,
     META_PREFIX,
     SEEN,
+    USER,
     changes_lifetimes,
     own_idle_ttl_ms,
     remaining_ms,
@@ -34,6 +38,7 @@ class _Entry:
     seen_ms: int | None = None
     expires_ms: int | None = None
     own_idle_ms: int | None = None
+    anonymous: bool = True  # no user: the first to go when the store is full
 
     def read_numbers(self) -> None:
         get = self.fields.get
@@ -48,6 +53,10 @@ class _Entry:
         return remaining_ms(now_ms, self.seen_ms, self.expires_ms, idle)
 
 
+DEFAULT_MAX_SESSIONS = 100_000
+_SWEEP_EVERY = 1024  # index additions between sweeps of expired indexes, at least
+
+
 @dataclass(slots=True)
 class _Index:
     scores: dict[str, int]
@@ -59,14 +68,20 @@ class MemoryStore:
 
     Each call first drops the expired entries at the front of the order. Sessions whose
     absolute deadline comes before their idle deadline may sit a little longer behind fresher
-    ones, but never past their idle deadline, and they are never returned: growth is bounded
-    by the sessions active within one idle TTL, and cleanup costs O(1) amortised per call.
-    User indexes expire like Redis keys and are dropped when read after their deadline.
+    ones, but never past their idle deadline, and they are never returned: cleanup costs O(1)
+    amortised per call. Past `max_sessions`, a new session pushes out the least recently used
+    anonymous one, or, when there is none, the least recently used of all. User indexes
+    expire like Redis keys: dropped when read after their deadline, and swept now and then.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_sessions: int = DEFAULT_MAX_SESSIONS) -> None:
+        if isinstance(max_sessions, bool) or not isinstance(max_sessions, int) or max_sessions < 1:
+            raise ConfigurationError(f"max_sessions must be a positive int, not {max_sessions!r}")
+        self.max_sessions = max_sessions
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._anonymous: OrderedDict[str, None] = OrderedDict()  # their keys, in the same order
         self._indexes: dict[str, _Index] = {}
+        self._index_adds_to_sweep = _SWEEP_EVERY
         self._now_ms = 0  # the latest time any call told us about
 
     def __len__(self) -> int:
@@ -78,7 +93,7 @@ class MemoryStore:
             return None
         ttl_ms = entry.remaining_ms(now_ms, idle_ttl_ms)
         if ttl_ms is None:
-            del self._entries[key]
+            self._forget(key)
             return None
         entry.seen_ms = now_ms
         fields = entry.fields
@@ -113,14 +128,17 @@ class MemoryStore:
             entry.read_numbers()
             ttl_ms = entry.remaining_ms(now_ms, idle_ttl_ms)
         if ttl_ms is None:
-            self._entries.pop(key, None)
+            self._forget(key)
             return False
+        entry.anonymous = USER not in fields
         self._keep(key, entry, now_ms + ttl_ms)
+        if create and len(self._entries) > self.max_sessions:
+            self._evict()
         return True
 
     async def delete(self, *keys: str) -> None:
         for key in keys:
-            self._entries.pop(key, None)
+            self._forget(key)
 
     async def read_records(self, keys: Sequence[str]) -> list[dict[str, str] | None]:
         records: list[dict[str, str] | None] = []
@@ -142,6 +160,9 @@ class MemoryStore:
             del index.scores[member]
         index.scores[key] = score_ms
         index.deadline_ms = max(index.deadline_ms, score_ms + ttl_ms)
+        self._index_adds_to_sweep -= 1
+        if self._index_adds_to_sweep <= 0:  # amortised: O(1) a sign-in
+            self._sweep_indexes()
 
     async def index_read(self, user_id: str) -> dict[str, int]:
         index = self._live_index(user_id)
@@ -163,6 +184,7 @@ class MemoryStore:
 
     async def aclose(self) -> None:
         self._entries.clear()
+        self._anonymous.clear()
         self._indexes.clear()
 
     def _live_index(self, user_id: str) -> _Index | None:
@@ -172,12 +194,19 @@ class MemoryStore:
             return None
         return index
 
+    def _sweep_indexes(self) -> None:
+        """Drop every index past its deadline, not only those someone reads."""
+        now_ms = self._now_ms
+        for user_id in [u for u, index in self._indexes.items() if index.deadline_ms <= now_ms]:
+            del self._indexes[user_id]
+        self._index_adds_to_sweep = max(_SWEEP_EVERY, len(self._indexes))
+
     def _live_entry(self, key: str, now_ms: int) -> _Entry | None:
         self._now_ms = max(self._now_ms, now_ms)
         self._drop_expired(now_ms)
         entry = self._entries.get(key)
         if entry is not None and entry.deadline_ms <= now_ms:
-            del self._entries[key]
+            self._forget(key)
             return None
         return entry
 
@@ -185,6 +214,21 @@ class MemoryStore:
         entry.deadline_ms = deadline_ms
         self._entries[key] = entry
         self._entries.move_to_end(key)
+        if entry.anonymous:
+            self._anonymous[key] = None
+            self._anonymous.move_to_end(key)
+        else:
+            self._anonymous.pop(key, None)
+
+    def _forget(self, key: str) -> None:
+        self._entries.pop(key, None)
+        self._anonymous.pop(key, None)
+
+    def _evict(self) -> None:
+        """Make room: the least recently used anonymous session, else the least recently
+        used session of all."""
+        victims = self._anonymous if self._anonymous else self._entries
+        self._forget(next(iter(victims)))
 
     def _drop_expired(self, now_ms: int) -> None:
         entries = self._entries
@@ -192,4 +236,4 @@ class MemoryStore:
             key, first = next(iter(entries.items()))
             if first.deadline_ms > now_ms:
                 return
-            del entries[key]
+            self._forget(key)
