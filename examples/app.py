@@ -10,7 +10,7 @@ Configuration comes from the environment so the file deploys unchanged:
     REDIS_URL                 use RedisStore at this URL; MemoryStore when unset
     SESSIONWARD_IDLE_TTL      seconds of inactivity before a session ends (default 14 days)
     SESSIONWARD_ABSOLUTE_TTL  seconds from creation before a session ends (default 30 days)
-    SESSIONWARD_COOKIE_NAME   the cookie's name (default "session")
+    SESSIONWARD_COOKIE_NAME   the cookie's name (default: __Host-session when Secure)
     SESSIONWARD_COOKIE_SECURE "false" to send the cookie over plain http too (default "true";
                               browsers accept Secure cookies from http://localhost anyway)
     SESSIONWARD_TRUSTED_PROXIES  comma-separated CIDRs whose X-Forwarded-For is believed
@@ -147,7 +147,7 @@ def session_options(environ: Mapping[str, str]) -> dict[str, Any]:
         "secret_keys": [key for key in keys if key],
         "store": _store(environ),
         "cookie": CookieTransport(
-            name=environ.get("SESSIONWARD_COOKIE_NAME", "session"),
+            name=environ.get("SESSIONWARD_COOKIE_NAME") or None,
             secure=environ.get("SESSIONWARD_COOKIE_SECURE", "true").lower() not in _FALSE,
         ),
         "trusted_proxies": [

@@ -24,6 +24,7 @@ from sessionward import (
 )
 
 SECRET = "test-secret-key-0123456789abcdefghijkl"
+COOKIE = "__Host-session"  # the default name of a Secure cookie for the whole site
 OLD_SECRET = "old-secret-key-0123456789abcdefghijklm"
 
 

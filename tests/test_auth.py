@@ -33,7 +33,7 @@ from sessionward import (
     login,
     regenerate,
 )
-from tests.apps import RecordingStore, build_app
+from tests.apps import COOKIE, RecordingStore, build_app
 from tests.conftest import Clock, client_for
 from tests.redis_server import require_redis, start_server
 from tests.test_devices import REAL_USER_AGENTS
@@ -68,12 +68,12 @@ async def test_login_rotates_the_id_keeps_the_data_and_indexes_the_device(store:
     app = build_app(store)
     async with browser(app) as client:
         await client.post("/session", json={"cart": [1]})
-        anonymous_token = client.cookies["session"]
+        anonymous_token = client.cookies[COOKIE]
         signed_in = await client.post("/login/ada")
-        token = client.cookies["session"]
+        token = client.cookies[COOKIE]
         me = (await client.get("/me")).json()
         listed = await sessions_of(client)
-        replay = await client.get("/me", headers={"cookie": f"session={anonymous_token}"})
+        replay = await client.get("/me", headers={"cookie": f"{COOKIE}={anonymous_token}"})
     assert signed_in.json() == {"cart": [1]}
     assert token != anonymous_token
     assert me["user_id"] == "ada"
@@ -88,9 +88,9 @@ async def test_logout_ends_the_session_and_unindexes_it(store: Store) -> None:
     app = build_app(store)
     async with browser(app) as client:
         await client.post("/login/ada")
-        token = client.cookies["session"]
+        token = client.cookies[COOKIE]
         response = await client.post("/logout")
-        replay = await client.get("/me", headers={"cookie": f"session={token}"})
+        replay = await client.get("/me", headers={"cookie": f"{COOKIE}={token}"})
     assert "expires=Thu, 01 Jan 1970" in response.headers["set-cookie"]
     assert replay.json() is None
     assert await UserSessions(store, idle_ttl=3600, absolute_ttl=7200).list_sessions("ada") == []
@@ -490,10 +490,10 @@ async def test_a_sign_in_keeps_its_new_session_when_a_later_step_fails(store: St
     app.router.routes.insert(0, Route("/fragile-login", sign_in, methods=["POST"]))
     async with client_for(app) as browser:
         await browser.post("/session", json={"cart": [1]})
-        old_cookie = browser.cookies["session"]
+        old_cookie = browser.cookies[COOKIE]
         response = await browser.post("/fragile-login")
         assert response.status_code == 200
-        assert browser.cookies["session"] != old_cookie
+        assert browser.cookies[COOKIE] != old_cookie
         me = (await browser.get("/me")).json()
         assert me["user_id"] == "ada"
 
@@ -593,9 +593,9 @@ async def test_regenerate_defeats_a_planted_session_id(store: Store) -> None:
     app = regenerating_app(store)
     async with browser(app) as attacker, browser(app) as victim:
         await attacker.post("/session", json={"theme": "dark"})
-        planted = attacker.cookies["session"]
-        signed_in = await victim.post("/hand-login", headers={"cookie": f"session={planted}"})
-        assert signed_in.cookies["session"] != planted
+        planted = attacker.cookies[COOKIE]
+        signed_in = await victim.post("/hand-login", headers={"cookie": f"{COOKIE}={planted}"})
+        assert signed_in.cookies[COOKIE] != planted
         assert (await victim.get("/session")).json() == {"theme": "dark", "user": "ada"}
         replay = await attacker.get("/session")  # the attacker's copy of the id is dead
         assert replay.json() == {}

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from sessionward import Store, UserSessions
-from tests.apps import build_app
+from tests.apps import COOKIE, build_app
 from tests.conftest import client_for
 
 pytestmark = pytest.mark.anyio
@@ -40,8 +40,8 @@ async def test_sign_in_racing_ordinary_requests_leaves_one_indexed_session(store
     app = build_app(store)
     async with client_for(app) as client:
         await client.post("/session", json={"cart": [1]})
-        old_token = client.cookies["session"]
-        old = {"cookie": f"session={old_token}"}
+        old_token = client.cookies[COOKIE]
+        old = {"cookie": f"{COOKIE}={old_token}"}
 
         def ordinary(n: int) -> Awaitable[httpx.Response]:
             return client.post("/session", json={f"k{n}": n}, headers=old)
@@ -52,9 +52,9 @@ async def test_sign_in_racing_ordinary_requests_leaves_one_indexed_session(store
             *(ordinary(n) for n in range(20, 40)),
         )
         assert {response.status_code for response in results} == {200}
-        new_token = results[20].cookies["session"]
+        new_token = results[20].cookies[COOKIE]
         after_old = await client.get("/me", headers=old)
-        after_new = await client.get("/me", headers={"cookie": f"session={new_token}"})
+        after_new = await client.get("/me", headers={"cookie": f"{COOKIE}={new_token}"})
     users = UserSessions(store, idle_ttl=3600, absolute_ttl=7200)
     listed = await users.list_sessions("ada")
     assert [info.public_id for info in listed] == [after_new.json()["id"]]

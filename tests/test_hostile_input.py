@@ -23,7 +23,7 @@ from sessionward import (
     RedisStore,
 )
 from sessionward.tokens import new_session_id
-from tests.apps import SECRET, RecordingStore, build_app
+from tests.apps import COOKIE, SECRET, RecordingStore, build_app
 
 HEADER_NAMES = [
     b"cookie",
@@ -38,9 +38,11 @@ HEADER_NAMES = [
 header_values = st.one_of(
     st.binary(max_size=300),
     st.text(max_size=300).map(lambda text: text.encode("utf-8", "surrogatepass")),
-    st.sampled_from([b"x" * 10_000, b"session=" + b"A" * 5000, b"Bearer " + b"e" * 9000]),
+    st.sampled_from(
+        [b"x" * 10_000, COOKIE.encode() + b"=" + b"A" * 5000, b"Bearer " + b"e" * 9000]
+    ),
     st.builds(
-        lambda n, token: b"; ".join([b"session=" + token] * n),
+        lambda n, token: b"; ".join([COOKIE.encode() + b"=" + token] * n),
         st.integers(1, 50),
         st.sampled_from([b"garbage", b"a.b", b"\xff\xfe.\x00"]),
     ),
@@ -140,7 +142,7 @@ def test_a_forged_cookie_for_a_real_session_id_is_refused() -> None:
     app = build_app(store)
     session_id = new_session_id()
     forged = CookieSigner(["f" * 32]).issue(session_id)
-    scope = scope_for("GET", "/me", [(b"cookie", b"session=" + forged.encode())])
+    scope = scope_for("GET", "/me", [(b"cookie", COOKIE.encode() + b"=" + forged.encode())])
     messages = asyncio.run(call(app, scope))
     assert status_of(messages) == 200
     assert messages[1]["body"] == b"null"

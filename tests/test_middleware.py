@@ -21,7 +21,7 @@ from sessionward import (
     Store,
 )
 from sessionward.tokens import session_hash
-from tests.apps import OLD_SECRET, SECRET, RecordingStore, build_app
+from tests.apps import COOKIE, OLD_SECRET, SECRET, RecordingStore, build_app
 from tests.conftest import Clock, client_for
 
 pytestmark = pytest.mark.anyio
@@ -31,7 +31,7 @@ async def test_a_write_sets_a_cookie_and_the_next_request_sees_the_data(store: S
     async with client_for(build_app(store)) as client:
         written = await client.post("/session", json={"user": "ada", "n": 1})
         assert written.status_code == 200
-        assert "session=" in written.headers["set-cookie"]
+        assert f"{COOKIE}=" in written.headers["set-cookie"]
         read = await client.get("/session")
     assert read.json() == {"user": "ada", "n": 1}
     assert "set-cookie" not in read.headers
@@ -74,7 +74,7 @@ async def test_a_visitor_who_only_reads_creates_nothing(store: Store) -> None:
 )
 async def test_a_bad_cookie_gives_a_fresh_empty_session(store: Store, cookie: str) -> None:
     recording = RecordingStore(store)
-    raw = b"session=" + cookie.encode("utf-8", "surrogateescape")
+    raw = COOKIE.encode() + b"=" + cookie.encode("utf-8", "surrogateescape")
     async with client_for(build_app(recording)) as client:
         response = await client.get("/session", headers={b"cookie": raw})
     assert response.status_code == 200
@@ -85,7 +85,7 @@ async def test_a_bad_cookie_gives_a_fresh_empty_session(store: Store, cookie: st
 async def test_tampered_truncated_and_wrong_key_cookies_are_refused(store: Store) -> None:
     async with client_for(build_app(store)) as client:
         await client.post("/session", json={"secret": "data"})
-        token = client.cookies["session"]
+        token = client.cookies[COOKIE]
     session_id, _, signature = token.partition(".")
     flipped = chr(ord(signature[5]) ^ 1)
     other_last = "B" if session_id.endswith("A") else "A"
@@ -100,7 +100,7 @@ async def test_tampered_truncated_and_wrong_key_cookies_are_refused(store: Store
     ]
     for cookie in tampered:
         async with client_for(build_app(store)) as attacker:
-            response = await attacker.get("/session", headers={"cookie": f"session={cookie}"})
+            response = await attacker.get("/session", headers={"cookie": f"{COOKIE}={cookie}"})
         assert response.status_code == 200
         assert response.json() == {}, cookie
 
@@ -109,12 +109,12 @@ async def test_clear_deletes_the_session_and_expires_the_cookie(store: Store) ->
     recording = RecordingStore(store)
     async with client_for(build_app(recording)) as client:
         await client.post("/session", json={"a": 1})
-        token = client.cookies["session"]
+        token = client.cookies[COOKIE]
         cleared = await client.delete("/session")
         assert "expires=Thu, 01 Jan 1970" in cleared.headers["set-cookie"]
         assert "session" not in client.cookies
         assert "delete" in recording.calls
-        replay = await client.get("/session", headers={"cookie": f"session={token}"})
+        replay = await client.get("/session", headers={"cookie": f"{COOKIE}={token}"})
     assert replay.json() == {}
 
 
@@ -122,9 +122,9 @@ async def test_removing_the_last_key_ends_the_session(store: Store) -> None:
     recording = RecordingStore(store)
     async with client_for(build_app(recording)) as client:
         await client.post("/session", json={"a": 1})
-        token = client.cookies["session"]
+        token = client.cookies[COOKIE]
         emptied = await client.delete("/session/a")
-        replay = await client.get("/session", headers={"cookie": f"session={token}"})
+        replay = await client.get("/session", headers={"cookie": f"{COOKIE}={token}"})
     assert "expires=Thu, 01 Jan 1970" in emptied.headers["set-cookie"]
     assert "delete" in recording.calls
     assert replay.json() == {}
@@ -166,7 +166,7 @@ async def test_a_slow_request_does_not_resurrect_a_cleared_session(store: Store)
     app = build_app(store)
     async with client_for(app) as client:
         await client.post("/session", json={"user": "ada"})
-        token = client.cookies["session"]
+        token = client.cookies[COOKIE]
         slow = asyncio.create_task(client.post("/gated/late"))
         await app.state.loaded.wait()
         await client.delete("/session")
@@ -175,7 +175,7 @@ async def test_a_slow_request_does_not_resurrect_a_cleared_session(store: Store)
     assert slow_response.status_code == 200
     assert "set-cookie" not in slow_response.headers
     async with client_for(build_app(store)) as replay:
-        response = await replay.get("/session", headers={"cookie": f"session={token}"})
+        response = await replay.get("/session", headers={"cookie": f"{COOKIE}={token}"})
     assert response.json() == {}
 
 
@@ -196,7 +196,7 @@ async def test_a_session_stored_by_0_1_lives_by_the_configured_idle_ttl(
     """Records written before sessions carried their own idle TTL (no `m:idle`) still load."""
     async with client_for(build_app(store, idle_ttl=60, clock=clock)) as client:
         await client.post("/session", json={"a": 1})
-        session_id = CookieSigner([SECRET]).verify(client.cookies["session"]).session_id
+        session_id = CookieSigner([SECRET]).verify(client.cookies[COOKIE]).session_id
         key, now_ms = session_hash(session_id), int(clock() * 1000)
         assert await store.save(key, {}, ["m:idle"], now_ms, 60_000, create=False)
         (meta,) = await store.read_records([key])
@@ -237,17 +237,17 @@ async def test_activity_never_extends_past_the_absolute_lifetime(
 async def test_a_cookie_signed_with_an_old_key_is_resigned(store: Store) -> None:
     async with client_for(build_app(store, secret_keys=[OLD_SECRET])) as old_app:
         await old_app.post("/session", json={"a": 1})
-        old_token = old_app.cookies["session"]
+        old_token = old_app.cookies[COOKIE]
     async with client_for(build_app(store, secret_keys=[SECRET, OLD_SECRET])) as client:
-        response = await client.get("/session", headers={"cookie": f"session={old_token}"})
-        new_token = response.cookies["session"]
-        again = await client.get("/session", headers={"cookie": f"session={new_token}"})
+        response = await client.get("/session", headers={"cookie": f"{COOKIE}={old_token}"})
+        new_token = response.cookies[COOKIE]
+        again = await client.get("/session", headers={"cookie": f"{COOKIE}={new_token}"})
     assert response.json() == {"a": 1}
     assert CookieSigner([SECRET]).verify(new_token).session_id == old_token.partition(".")[0]
     assert again.json() == {"a": 1}
     assert "set-cookie" not in again.headers
     async with client_for(build_app(store, secret_keys=[SECRET])) as rotated:
-        dropped = await rotated.get("/session", headers={"cookie": f"session={old_token}"})
+        dropped = await rotated.get("/session", headers={"cookie": f"{COOKIE}={old_token}"})
     assert dropped.json() == {}
 
 
@@ -363,7 +363,7 @@ async def test_a_response_start_without_headers_still_gets_its_cookie(store: Sto
     async with client_for(app) as client:
         response = await client.get("/")
     assert response.status_code == 200
-    assert "session=" in response.headers["set-cookie"]
+    assert f"{COOKIE}=" in response.headers["set-cookie"]
 
 
 async def test_cookie_joins_the_apps_own_vary_header(store: Store) -> None:

@@ -20,7 +20,7 @@ def scope_for(host: str = "example.com", cookie: bytes | None = None) -> Scope:
 
 def test_defaults_are_safe() -> None:
     header = CookieTransport().set_cookie("token", 3600)
-    assert header == "session=token; path=/; Max-Age=3600; httponly; samesite=lax; secure"
+    assert header == "__Host-session=token; path=/; Max-Age=3600; httponly; samesite=lax; secure"
 
 
 def test_secure_does_not_depend_on_the_host_header() -> None:
@@ -50,7 +50,9 @@ def test_a_fixed_max_age_wins_over_the_session_lifetime() -> None:
 
 def test_expiring_keeps_the_same_path_and_domain() -> None:
     header = CookieTransport(path="/app", domain="example.com").expire_cookie()
-    assert header.startswith("session=null; path=/app; expires=Thu, 01 Jan 1970 00:00:00 GMT;")
+    assert header.startswith(
+        "__Secure-session=null; path=/app; expires=Thu, 01 Jan 1970 00:00:00 GMT;"
+    )
     assert "; domain=example.com" in header
 
 
@@ -80,17 +82,17 @@ def test_impossible_cookie_settings_fail_at_start_up(options: dict[str, object])
 
 def test_read_finds_every_cookie_with_our_name() -> None:
     scope = scope_for(cookie=b"other=1; session=first; x=y;session=second")
-    assert CookieTransport().read(scope) == ["first", "second"]
+    assert CookieTransport(name="session").read(scope) == ["first", "second"]
 
 
 def test_read_ignores_oversized_empty_and_binary_values() -> None:
     cookie = b"session=" + b"x" * 5000 + b"; session=; session=\xff\xfe; foo"
-    assert CookieTransport().read(scope_for(cookie=cookie)) == ["\xff\xfe"]
+    assert CookieTransport(name="session").read(scope_for(cookie=cookie)) == ["\xff\xfe"]
 
 
 def test_read_looks_at_every_cookie_header() -> None:
     scope: Scope = {"type": "http", "headers": [(b"cookie", b"a=1"), (b"cookie", b"session=t")]}
-    assert CookieTransport().read(scope) == ["t"]
+    assert CookieTransport(name="session").read(scope) == ["t"]
 
 
 @pytest.mark.parametrize(
@@ -145,8 +147,24 @@ def test_cookies_are_spelt_as_starlette_spells_them(options: dict[str, Any]) -> 
         max_age="" if options.get("max_age", 3600) is None else "Max-Age=3600; ",
         flags=starlette.security_flags,
     )
-    ours = CookieTransport(**{**options, "max_age": options.get("max_age", 3600)})
+    ours = CookieTransport(
+        **{**options, "name": "session", "max_age": options.get("max_age", 3600)}
+    )
     assert ours.set_cookie("token", 0) == theirs
 
 
 async def _noop(scope: Scope, receive: Any, send: Any) -> None: ...
+
+
+@pytest.mark.parametrize(
+    ("options", "name"),
+    [
+        ({}, "__Host-session"),  # no sibling subdomain, no plain-http page can plant it
+        ({"path": "/app"}, "__Secure-session"),
+        ({"domain": "example.com"}, "__Secure-session"),
+        ({"secure": False}, "session"),
+        ({"name": "session"}, "session"),  # the 0.1 name, kept on request
+    ],
+)
+def test_the_default_name_is_the_safest_the_flags_allow(options: dict[str, Any], name: str) -> None:
+    assert CookieTransport(**options).name == name

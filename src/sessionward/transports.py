@@ -31,7 +31,7 @@ class CookieTransport:
     def __init__(
         self,
         *,
-        name: str = "session",
+        name: str | None = None,
         max_age: int | Literal["absolute"] | None = "absolute",
         path: str = "/",
         domain: str | None = None,
@@ -40,6 +40,8 @@ class CookieTransport:
         http_only: bool = True,
         partitioned: bool = False,
     ) -> None:
+        if name is None:
+            name = default_cookie_name(secure=secure, path=path, domain=domain)
         _check_options(name, path, domain, same_site, secure)
         self.name = name
         self.max_age = max_age
@@ -81,6 +83,18 @@ class CookieTransport:
         """A `Set-Cookie` value that makes the browser forget the cookie (Starlette's)."""
         expired = "expires=Thu, 01 Jan 1970 00:00:00 GMT; "
         return f"{self.name}=null; path={self._path}; {expired}{self._flags}"
+
+
+def default_cookie_name(*, secure: bool, path: str, domain: str | None) -> str:
+    """`__Host-session` wherever the prefix is allowed, else `__Secure-session`, else `session`.
+
+    A `__Host-` cookie can only be set by this host over https for the whole site, so no
+    sibling subdomain and no plain-http page can plant one in a visitor's browser (a planted
+    session id is the start of session fixation).
+    """
+    if not secure:
+        return "session"
+    return "__Host-session" if path == "/" and domain is None else "__Secure-session"
 
 
 def _flags(

@@ -29,7 +29,7 @@ from redis.backoff import ExponentialBackoff
 from sessionward import CookieSigner, RedisStore, SessionRecord, UserSessions
 from sessionward.stores.redis import INDEX_ADD, LOAD_AND_TOUCH, SAVE_IF_LIVE
 from sessionward.tokens import new_session_id
-from tests.apps import BUDGET, SECRET, build_app, round_trips_by_request
+from tests.apps import BUDGET, COOKIE, SECRET, build_app, round_trips_by_request
 from tests.conftest import ROOT, client_for
 from tests.redis_server import (
     LocalCluster,
@@ -378,7 +378,7 @@ async def test_a_cluster_with_no_reachable_node_gives_503() -> None:
     token = CookieSigner([SECRET]).issue(new_session_id())
     async with client_for(build_app(store)) as client:
         started = time.monotonic()
-        read = await client.get("/session", headers={"cookie": f"session={token}"})
+        read = await client.get("/session", headers={"cookie": f"{COOKIE}={token}"})
         written = await client.post("/session", json={"a": 1}, headers={"cookie": ""})
     assert read.status_code == written.status_code == 503
     assert time.monotonic() - started < 3

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from sessionward import RedisStore
-from tests.apps import build_app
+from tests.apps import COOKIE, build_app
 from tests.conftest import client_for
 from tests.redis_server import RedisServer, require_redis, start_server
 
@@ -96,7 +96,7 @@ async def test_anonymous_mode_serves_reads_and_refuses_writes(own_redis: RedisSe
     app = build_app(store, on_store_error="anonymous")
     async with client_for(app) as client:
         await client.post("/session", json={"user": "ada"})
-        token = client.cookies["session"]
+        token = client.cookies[COOKIE]
         own_redis.stop()
         read = await client.get("/session")
         write = await client.post("/session", json={"x": 1})
@@ -109,7 +109,7 @@ async def test_anonymous_mode_serves_reads_and_refuses_writes(own_redis: RedisSe
     assert write.status_code == 503
     assert "set-cookie" not in write.headers
     assert after.json() == {"user": "ada"}
-    assert client.cookies["session"] == token
+    assert client.cookies[COOKIE] == token
 
 
 async def test_traffic_during_a_restart_never_gets_a_500(own_redis: RedisServer) -> None:

@@ -13,7 +13,7 @@ from redis.asyncio.connection import Connection
 
 from sessionward import CookieSigner, RedisStore, SessionRecord, UserSessions
 from sessionward.tokens import new_session_id
-from tests.apps import BUDGET, SECRET, build_app, round_trips_by_request
+from tests.apps import BUDGET, COOKIE, SECRET, build_app, round_trips_by_request
 from tests.conftest import Clock, client_for
 from tests.redis_server import free_port, start_server
 
@@ -100,7 +100,7 @@ async def test_redis_holds_no_raw_session_id(
     async with client_for(build_app(redis_store)) as client:
         await client.post("/session", json={"a": 1, "nested": {"b": [1, 2]}})
         await client.post("/session", json={"c": "three"})
-        session_id = client.cookies["session"].partition(".")[0]
+        session_id = client.cookies[COOKIE].partition(".")[0]
     keys = await session_keys(redis_client)
     assert len(keys) == 1
     fields = await redis_client.hgetall(keys[0])
@@ -147,7 +147,7 @@ async def test_a_stopped_redis_gives_503_with_retry_after() -> None:
     token = CookieSigner([SECRET]).issue(new_session_id())
     async with client_for(build_app(store)) as client:
         started = time.monotonic()
-        response = await client.get("/session", headers={"cookie": f"session={token}"})
+        response = await client.get("/session", headers={"cookie": f"{COOKIE}={token}"})
         elapsed = time.monotonic() - started
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
