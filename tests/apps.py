@@ -135,9 +135,12 @@ class RecordingStore:
         idle_ttl_ms: int,
         *,
         create: bool,
+        max_bytes: int | None = None,
     ) -> bool:
         self.calls.append("create" if create else "save")
-        return await self.inner.save(key, write, delete, now_ms, idle_ttl_ms, create=create)
+        return await self.inner.save(
+            key, write, delete, now_ms, idle_ttl_ms, create=create, max_bytes=max_bytes
+        )
 
     async def delete(self, *keys: str) -> None:
         self.calls.append("delete")

@@ -7,6 +7,9 @@ from collections.abc import Awaitable
 
 import httpx
 import pytest
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
 
 from sessionward import Store, UserSessions
 from tests.apps import COOKIE, build_app
@@ -60,3 +63,35 @@ async def test_sign_in_racing_ordinary_requests_leaves_one_indexed_session(store
     assert [info.public_id for info in listed] == [after_new.json()["id"]]
     assert after_new.json()["user_id"] == "ada"
     assert after_old.json() is None or after_old.json()["user_id"] is None
+
+
+async def test_concurrent_writes_cannot_pass_max_session_bytes_together(store: Store) -> None:
+    """20 requests each adding 9 KB under a 10 KB limit: each alone is under it, together
+    they are not. One gets in; the rest are refused whole; the session stays usable."""
+    app = build_app(store, max_session_bytes=10_000)
+    loaded, gate = asyncio.Event(), asyncio.Event()
+    waiting = 0
+
+    async def add_big(request: Request) -> Response:
+        nonlocal waiting
+        request.session.get("start")  # loaded before any of them saves
+        waiting += 1
+        if waiting == 20:
+            loaded.set()
+        await gate.wait()
+        request.session[request.path_params["key"]] = "x" * 9000
+        return PlainTextResponse("added")
+
+    app.router.routes.insert(0, Route("/big/{key}", add_big, methods=["POST"]))
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
+        await client.post("/session", json={"start": 0})
+        requests = [asyncio.ensure_future(client.post(f"/big/k{n}")) for n in range(20)]
+        await loaded.wait()
+        gate.set()
+        statuses = sorted(response.status_code for response in await asyncio.gather(*requests))
+        after = (await client.get("/session")).json()
+        still_usable = await client.post("/session", json={"small": 1})
+    assert statuses == [200] + [500] * 19
+    assert sum(1 for key in after if key.startswith("k")) == 1
+    assert still_usable.status_code == 200

@@ -264,11 +264,42 @@ async def test_an_unserialisable_value_raises_naming_the_key(store: Store) -> No
             await client.get("/bad")
 
 
-async def test_an_oversize_session_raises_with_the_largest_keys(store: Store) -> None:
+async def test_an_oversize_assignment_raises_where_it_is_made(store: Store) -> None:
     async with client_for(build_app(store, max_session_bytes=1000)) as client:
-        with pytest.raises(SessionError, match=r"max_session_bytes=1000.*'blob'"):
-            await client.post("/session", json={"blob": "x" * 2000, "small": 1})
-        assert "session" not in client.cookies
+        with pytest.raises(SessionError, match=r"session\['blob'\].*max_session_bytes=1000"):
+            await client.post("/session", json={"small": 1, "blob": "x" * 2000})
+        assert COOKIE not in client.cookies
+
+
+async def test_the_app_can_catch_an_oversize_assignment(store: Store) -> None:
+    async def upload(request: Request) -> PlainTextResponse:
+        try:
+            request.session["upload"] = "x" * 2000
+        except SessionError:
+            return PlainTextResponse("too big", status_code=413)
+        return PlainTextResponse("kept")
+
+    app = build_app(store, max_session_bytes=1000)
+    app.router.routes.insert(0, Route("/upload", upload, methods=["POST"]))
+    async with client_for(app) as client:
+        await client.post("/session", json={"a": 1})
+        assert (await client.post("/upload")).status_code == 413
+        assert (await client.get("/session")).json() == {"a": 1}
+
+
+async def test_a_list_grown_in_place_past_the_limit_raises_with_the_largest_keys(
+    store: Store,
+) -> None:
+    async def grow(request: Request) -> PlainTextResponse:
+        request.session["cart"].extend(["item"] * 300)  # not an assignment: seen at save
+        return PlainTextResponse("grown")
+
+    app = build_app(store, max_session_bytes=1000)
+    app.router.routes.insert(0, Route("/grow", grow, methods=["POST"]))
+    async with client_for(app) as client:
+        await client.post("/session", json={"cart": [], "small": 1})
+        with pytest.raises(SessionError, match=r"max_session_bytes=1000.*'cart'"):
+            await client.post("/grow")
 
 
 async def test_cookie_responses_are_private_and_vary_on_cookie(store: Store) -> None:

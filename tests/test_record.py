@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio as redis_asyncio
 
-from sessionward import MemoryStore, RedisStore, SessionRecord
+from sessionward import MemoryStore, RedisStore, SessionError, SessionRecord
 from sessionward.record import IDLE, remaining_ms, stored_int, touch_ttl_ms
 from sessionward.stores.memory import _Entry
 
@@ -250,4 +250,49 @@ async def test_deletes_given_as_a_one_shot_iterable_all_happen(redis_store: Redi
         names = (name for name in ["d:cart", "m:expires"])  # off the Collection contract
         assert not await store.save(KEY, {}, names, NOW, DEFAULT_IDLE, create=False)  # type: ignore[arg-type]
     assert len(memory) == 0  # without m:expires the session has ended
+    assert await redis_store.client.exists(redis_store.key(KEY)) == 0
+
+
+async def test_the_data_size_is_kept_and_a_save_past_the_limit_writes_nothing(
+    redis_store: RedisStore,
+) -> None:
+    memory = MemoryStore()
+    stored = fields()  # one data field, d:cart = "[1]", and no m:size: as 0.1 wrote it
+    plant_in_memory(memory, stored)
+    await plant_in_redis(redis_store, stored)
+    for store in (memory, redis_store):
+        assert await store.save(KEY, {"d:é": '"ü"'}, (), NOW, DEFAULT_IDLE, create=False)
+        (meta,) = await store.read_records([KEY])
+        assert meta is not None
+        assert meta["m:size"] == str(4 + 3 + 2 + 4)  # "cart" + "[1]", "é" + '"ü"' in UTF-8
+        assert await store.save(KEY, {}, ["d:cart"], NOW, DEFAULT_IDLE, create=False)
+        (meta,) = await store.read_records([KEY])
+        assert meta is not None
+        assert meta["m:size"] == "6"
+        with pytest.raises(SessionError, match="8 bytes of data, over max_session_bytes=6"):
+            await store.save(KEY, {"d:x": "1"}, (), NOW, DEFAULT_IDLE, create=False, max_bytes=6)
+        (meta,) = await store.read_records([KEY])
+        assert meta is not None
+        assert meta["m:size"] == "6"  # refused whole: nothing written
+        assert await store.save(
+            KEY, {"d:é": "1"}, (), NOW, DEFAULT_IDLE, create=False, max_bytes=6
+        )  # replacing a value frees its old bytes first
+    assert "d:x" not in memory._entries[KEY].fields
+    assert not await redis_store.client.hexists(redis_store.key(KEY), "d:x")
+
+
+async def test_a_new_session_over_the_limit_is_not_created(redis_store: RedisStore) -> None:
+    memory = MemoryStore()
+    for store in (memory, redis_store):
+        with pytest.raises(SessionError):
+            await store.save(
+                KEY,
+                {**fields(), "d:big": "9" * 20},
+                (),
+                NOW,
+                DEFAULT_IDLE,
+                create=True,
+                max_bytes=10,
+            )
+    assert len(memory) == 0
     assert await redis_store.client.exists(redis_store.key(KEY)) == 0

@@ -171,3 +171,28 @@ def test_a_value_that_contains_itself_is_refused_as_circular() -> None:
     cart.append(cart)
     with pytest.raises(SessionError, match="Circular reference"):
         dumps("cart", cart)
+
+
+@pytest.mark.parametrize("remove", ["del", "pop", "popitem", "clear"])
+def test_removing_a_key_makes_room_for_the_next_assignment(remove: str) -> None:
+    session = Session({"big": '"' + "x" * 80 + '"'}, max_bytes=100)
+    with pytest.raises(SessionError, match="over max_session_bytes=100"):
+        session["more"] = "y" * 30
+    assert "more" not in session
+    if remove == "del":
+        del session["big"]
+    elif remove == "pop":
+        session.pop("big")
+    elif remove == "popitem":
+        session.popitem()
+    else:
+        session.clear()
+    session["more"] = "y" * 30  # fits now
+    assert session["more"] == "y" * 30
+
+
+def test_replacing_a_value_counts_only_the_new_one() -> None:
+    session = Session({"a": '"' + "x" * 80 + '"'}, max_bytes=100)
+    session["a"] = "y" * 90  # 1 + 92 bytes: the old 82 are not counted twice
+    with pytest.raises(SessionError):
+        session["a"] = "z" * 99

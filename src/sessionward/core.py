@@ -94,7 +94,10 @@ class SessionCore:
         fields = {**record.to_fields(), **data_fields(values)}
         config = self.config
         now_ms = record.last_seen_at_ms
-        return await config.store.save(key, fields, (), now_ms, config.idle_ttl_ms, create=True)
+        limit = config.max_session_bytes
+        return await config.store.save(
+            key, fields, (), now_ms, config.idle_ttl_ms, create=True, max_bytes=limit
+        )
 
     async def sign_in(
         self,

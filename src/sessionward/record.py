@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import cast
 
 from .devices import KINDS, Device, DeviceKind
+from .session import encoded_size
 
 DATA_PREFIX = "d:"
 META_PREFIX = "m:"
@@ -24,6 +25,7 @@ CREATED = "m:created"
 EXPIRES = "m:expires"
 SEEN = "m:seen"
 IDLE = "m:idle"  # the session's own idle TTL (ms); absent in records written by 0.1
+SIZE = "m:size"  # bytes of data (`data_size`), kept by the stores; absent in 0.1's records
 USER = "m:user"
 IP = "m:ip"
 FIRST_IP = "m:ip0"
@@ -45,6 +47,7 @@ RECORD_FIELDS = (
     EXPIRES,
     SEEN,
     IDLE,
+    SIZE,
     USER,
     IP,
     FIRST_IP,
@@ -260,6 +263,11 @@ def _unpack(text: str | None, size: int) -> list[str | None]:
 def data_of(fields: Mapping[str, str]) -> dict[str, str]:
     """The session data in stored fields: each key's JSON, by key."""
     return {name[2:]: value for name, value in fields.items() if name[:2] == DATA_PREFIX}
+
+
+def data_size(name: str, value: str) -> int:
+    """What a stored data field counts towards `max_session_bytes`: its key and JSON bytes."""
+    return encoded_size(name) - len(DATA_PREFIX) + encoded_size(value)
 
 
 def data_fields(values: Mapping[str, str]) -> dict[str, str]:

@@ -44,12 +44,13 @@ class RequestSession:
         self._loaded = loaded  # until `record` is first asked for: most requests never do
         if loaded is not None:
             fields = loaded.fields
-            self.session = Session(data_of(fields))
+            self.session = Session(data_of(fields), max_bytes=core.config.max_session_bytes)
             self.key: str | None = loaded.key
             # A new IP or user-agent to record, saved with the next write (or on its own).
             self.meta_changes = client.changes(fields.get(IP), fields.get(AGENT))
         else:
-            self.session, self.key, self.meta_changes = Session(), None, {}
+            self.session = Session(max_bytes=core.config.max_session_bytes)
+            self.key, self.meta_changes = None, {}
         self.bearer = bearer  # authenticated by a JWT: never answered with a cookie
         self.degraded = degraded  # the store was down at load: anonymous and read-only
         # A websocket another site's page opened: anonymous, and never stored, so its writes
@@ -130,7 +131,11 @@ class RequestSession:
             delete = [DATA_PREFIX + name for name in changes.delete]
         config = self.core.config
         now_ms = config.now_ms()
-        if await config.store.save(key, write, delete, now_ms, config.idle_ttl_ms, create=False):
+        limit = config.max_session_bytes
+        stored = await config.store.save(
+            key, write, delete, now_ms, config.idle_ttl_ms, create=False, max_bytes=limit
+        )
+        if stored:
             if changes is not None:
                 session.mark_saved(changes)
             self.meta_changes.clear()

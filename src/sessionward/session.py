@@ -134,7 +134,12 @@ class Session(dict[str, Any]):
     have changed; only those are serialised again when the response starts.
     """
 
-    def __init__(self, stored: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, stored: Mapping[str, str] | None = None, *, max_bytes: int | None = None
+    ) -> None:
+        self.max_bytes = max_bytes  # checked at each assignment, against what is known
+        self._sizes: dict[str, int] | None = None  # bytes of each key, from the first assignment
+        self._total = 0
         self._stored: dict[str, str] = {}
         for key, text in (stored or {}).items():
             try:
@@ -220,10 +225,36 @@ class Session(dict[str, Any]):
 
     def _assign(self, key: object, value: Any) -> None:
         name = _check_key(key)
-        self._assigned[name] = dumps(name, value)
+        text = dumps(name, value)
+        if self.max_bytes is not None:
+            self._check_room(name, text, self.max_bytes)
+        self._assigned[name] = text
         self.accessed = self.modified = True
         dict.__setitem__(self, name, value)
         self._hand_out(name, value)  # the caller keeps the list or dict it just stored
+
+    def _check_room(self, name: str, text: str, limit: int) -> None:
+        """Refuse, where the handler can catch it, an assignment that takes the session past
+        `max_bytes` as far as this request knows it (a list changed in place since it was
+        read counts as it was). The store checks again, atomically, when the session is
+        saved."""
+        if self._sizes is None:
+            texts = {key: self._assigned.get(key) or self._stored[key] for key in dict.keys(self)}
+            self._sizes = {key: encoded_size(key) + encoded_size(t) for key, t in texts.items()}
+            self._total = sum(self._sizes.values())
+        size = encoded_size(name) + encoded_size(text)
+        total = self._total - self._sizes.get(name, 0) + size
+        if total > limit:
+            raise SessionError(
+                f"request.session[{name!r}] would make the session {total} bytes, over "
+                f"max_session_bytes={limit}; it was not assigned. Store less in the session "
+                "(an id to look up elsewhere) or raise max_session_bytes"
+            )
+        self._sizes[name], self._total = size, total
+
+    def _forget_size(self, key: str) -> None:
+        if self._sizes is not None and key in self._sizes:
+            self._total -= self._sizes.pop(key)
 
     def _hand_out(self, key: str, value: Any) -> Any:
         if isinstance(value, _MUTABLE):
@@ -237,22 +268,27 @@ class Session(dict[str, Any]):
 
     def __delitem__(self, key: str) -> None:
         dict.__delitem__(self, key)
+        self._forget_size(key)
         self.accessed = self.modified = True
 
     def clear(self) -> None:
         dict.clear(self)
         self._assigned.clear()
         self._handed.clear()
+        if self._sizes is not None:
+            self._sizes, self._total = {}, 0
         self.accessed = self.modified = self.cleared = True
 
     def pop(self, key: str, *default: Any) -> Any:
         self.accessed = True
         if dict.__contains__(self, key):
             self.modified = True
+            self._forget_size(key)
         return dict.pop(self, key, *default)
 
     def popitem(self) -> tuple[str, Any]:
         item = dict.popitem(self)
+        self._forget_size(item[0])
         self.accessed = self.modified = True
         return item
 

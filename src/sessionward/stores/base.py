@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import Protocol
 
+from ..exceptions import SessionError
+
 
 class Store(Protocol):
     async def load(self, key: str, now_ms: int, idle_ttl_ms: int) -> dict[str, str] | None:
@@ -32,6 +34,7 @@ class Store(Protocol):
         idle_ttl_ms: int,
         *,
         create: bool,
+        max_bytes: int | None = None,
     ) -> bool:
         """Write and delete fields and refresh the expiry; return whether it happened.
 
@@ -39,6 +42,11 @@ class Store(Protocol):
         the session is still live by `touch_ttl_ms`, so a slow request cannot resurrect a
         session that was cleared, revoked or expired since it was loaded. A save that would
         leave a session that has ended (say, a past `m:expires`) deletes it and is refused.
+
+        The size of the data (each key's and value's UTF-8 bytes, `session.encoded_size`) is
+        kept in `m:size` and changed atomically with the write. A save that would take it
+        past `max_bytes` writes nothing and raises `too_large(size, max_bytes)`: concurrent
+        requests cannot pass the limit together.
         """
         ...
 
@@ -76,3 +84,13 @@ class Store(Protocol):
     async def aclose(self) -> None:
         """Release connections; the store is not used afterwards."""
         ...
+
+
+def too_large(size: int, limit: int) -> SessionError:
+    """The error for a save refused by the size limit: a programming error, like a value that
+    cannot be stored, so it says what to do."""
+    return SessionError(
+        f"the session would hold {size} bytes of data, over max_session_bytes={limit}; "
+        "nothing was saved. Store less in the session (an id to look up elsewhere) or raise "
+        "max_session_bytes"
+    )

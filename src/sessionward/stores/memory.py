@@ -14,16 +14,20 @@ from dataclasses import dataclass
 
 from ..exceptions import ConfigurationError
 from ..record import (
+    DATA_PREFIX,
     EXPIRES,
     IDLE,
     META_PREFIX,
     SEEN,
+    SIZE,
     USER,
     changes_lifetimes,
+    data_size,
     own_idle_ttl_ms,
     remaining_ms,
     stored_int,
 )
+from .base import too_large
 
 
 @dataclass(slots=True)
@@ -39,11 +43,23 @@ class _Entry:
     expires_ms: int | None = None
     own_idle_ms: int | None = None
     anonymous: bool = True  # no user: the first to go when the store is full
+    size: int | None = None  # bytes of data, as `m:size`; None until counted (a 0.1 record)
 
     def read_numbers(self) -> None:
         get = self.fields.get
         self.seen_ms, self.expires_ms = stored_int(get(SEEN)), stored_int(get(EXPIRES))
         self.own_idle_ms = stored_int(get(IDLE))
+
+    def size_after(self, write: Mapping[str, str], delete: Collection[str]) -> int:
+        """The bytes of data once `write` and `delete` are applied (the fields are not)."""
+        fields = self.fields
+        size = self.size if self.size is not None else _data_size(fields)
+        for name in (*write, *delete):
+            if name[:2] == DATA_PREFIX and (old := fields.get(name)) is not None:
+                size -= data_size(name, old)
+        return size + sum(
+            data_size(name, value) for name, value in write.items() if name[:2] == DATA_PREFIX
+        )
 
     def remaining_ms(self, now_ms: int, idle_ttl_ms: int) -> int | None:
         """`record.touch_ttl_ms` of the fields, from the parsed numbers."""
@@ -110,6 +126,7 @@ class MemoryStore:
         idle_ttl_ms: int,
         *,
         create: bool,
+        max_bytes: int | None = None,
     ) -> bool:
         delete = tuple(delete)  # read twice below
         entry = self._live_entry(key, now_ms)
@@ -120,10 +137,14 @@ class MemoryStore:
             entry = _Entry({}, now_ms)
         elif entry is None or (ttl_ms := entry.remaining_ms(now_ms, idle_ttl_ms)) is None:
             return False
+        size = entry.size_after(write, delete)
+        if max_bytes and size > max_bytes:
+            raise too_large(size, max_bytes)
         fields = entry.fields
         fields.update(write)
         for name in delete:
             fields.pop(name, None)
+        fields[SIZE], entry.size = str(size), size
         if create or changes_lifetimes(write, delete):
             entry.read_numbers()
             ttl_ms = entry.remaining_ms(now_ms, idle_ttl_ms)
@@ -237,3 +258,7 @@ class MemoryStore:
             if first.deadline_ms > now_ms:
                 return
             self._forget(key)
+
+
+def _data_size(fields: Mapping[str, str]) -> int:
+    return sum(data_size(name, value) for name, value in fields.items() if name[:2] == DATA_PREFIX)

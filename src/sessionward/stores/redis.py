@@ -29,6 +29,7 @@ from redis.backoff import ExponentialBackoff
 
 from ..exceptions import StoreUnavailable
 from ..record import RECORD_FIELDS, changes_lifetimes
+from .base import too_large
 
 # The liveness rule of `sessionward.record.remaining_ms`, in Lua, shared by both scripts below
 # (tests/test_record.py pins it to the Python original). `whole` reads a stored number the way
@@ -80,12 +81,17 @@ return cjson.encode(record)
 
 # KEYS[1]: the session hash. ARGV[1]: now (ms). ARGV[2]: the configured idle TTL (ms), as above.
 # ARGV[3]: '1' to create a new session, '0' to change a live one, '2' to change a live one's
-# m:seen, m:expires or m:idle. ARGV[4]: n, the number of fields to write; then n name/value
-# pairs to write; then the names of fields to delete.
+# m:seen, m:expires or m:idle. ARGV[4]: the most bytes of data the session may hold, or 0 for
+# no limit. ARGV[5]: n, the number of fields to write; then n name/value pairs to write; then
+# the names of fields to delete.
 # Returns 1 when saved; 0 when refused: creating over an existing key, or changing a session
-# that has ended (so a slow request cannot bring a logged-out or expired session back). The
-# lifetimes are read again after the write only when it may have changed them ('1' and '2').
-# Fields go in one HSET (and one HDEL) per 1000 arguments: Lua's unpack has a stack limit.
+# that has ended (so a slow request cannot bring a logged-out or expired session back); and
+# -size when the data would grow past ARGV[4]: refused whole, nothing written. The data's size
+# (the bytes of each key and its JSON, as `session.encoded_size` counts) is kept in m:size and
+# changed here with each write, so concurrent saves cannot pass the limit together; a record
+# written by 0.1 has none, and its data is counted once. The lifetimes are read again after
+# the write only when it may have changed them ('1' and '2'). Fields go in one HSET (and one
+# HDEL) per 1000 arguments: Lua's unpack has a stack limit.
 SAVE_IF_LIVE = (
     LIVENESS
     + """
@@ -100,6 +106,17 @@ local function in_chunks(command, first, last)
     redis.call(command, key, unpack(ARGV, i, math.min(i + 999, last)))
   end
 end
+local function is_data(name) return string.sub(name, 1, 2) == 'd:' end
+local function stored_size()
+  local size = whole(redis.call('HGET', key, 'm:size'))
+  if size then return size end
+  size = 0
+  local fields = redis.call('HGETALL', key)
+  for i = 1, #fields, 2 do
+    if is_data(fields[i]) then size = size + #fields[i] - 2 + #fields[i + 1] end
+  end
+  return size
+end
 local ttl
 if mode == '1' then
   if redis.call('EXISTS', key) == 1 then return 0 end
@@ -107,9 +124,26 @@ else
   ttl = ttl_of()
   if not ttl then return 0 end
 end
-local last_write = 4 + 2 * tonumber(ARGV[4])
-in_chunks('HSET', 5, last_write)
+local last_write = 5 + 2 * tonumber(ARGV[5])
+local size = mode == '1' and 0 or stored_size()
+local function drop(name)
+  local old = redis.call('HSTRLEN', key, name)
+  if old > 0 then size = size - (#name - 2 + old) end
+end
+for i = 6, last_write, 2 do
+  if is_data(ARGV[i]) then
+    if mode ~= '1' then drop(ARGV[i]) end
+    size = size + #ARGV[i] - 2 + #ARGV[i + 1]
+  end
+end
+for i = last_write + 1, #ARGV do
+  if is_data(ARGV[i]) then drop(ARGV[i]) end
+end
+local limit = tonumber(ARGV[4])
+if limit > 0 and size > limit then return -size end
+in_chunks('HSET', 6, last_write)
 in_chunks('HDEL', last_write + 1, #ARGV)
+redis.call('HSET', key, 'm:size', size)
 if mode ~= '0' then ttl = ttl_of() end
 if not ttl then
   redis.call('DEL', key)
@@ -293,14 +327,18 @@ class RedisStore:
         idle_ttl_ms: int,
         *,
         create: bool,
+        max_bytes: int | None = None,
     ) -> bool:
         delete = tuple(delete)  # read twice below
         mode = 1 if create else 2 if changes_lifetimes(write, delete) else 0
-        args: list[str | int] = [now_ms, idle_ttl_ms, mode, len(write)]
+        args: list[str | int] = [now_ms, idle_ttl_ms, mode, max_bytes or 0, len(write)]
         for pair in write.items():
             args += pair
         args += delete
-        return bool(await self._run(self._save_if_live, self.key(key), *args))
+        saved = await self._run(self._save_if_live, self.key(key), *args)
+        if saved < 0:
+            raise too_large(-saved, max_bytes or 0)
+        return bool(saved)
 
     async def _run(self, script: _Script, key: str, *args: str | int) -> Any:
         """Run a one-key script, sent by SHA.
