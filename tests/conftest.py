@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -49,6 +50,21 @@ def redis_server() -> Iterator[RedisServer | None]:
         pytest.skip(reason)
     yield server
     server.remove()  # and its temp directory
+
+
+@pytest.fixture
+def private_redis() -> Iterator[RedisServer]:
+    """A redis-server only this test uses, so it may stop or freeze it; removed afterwards."""
+    try:
+        server = start_server()
+    except (FileNotFoundError, RuntimeError) as exc:
+        if require_redis():
+            pytest.fail(f"this test needs redis-server: {exc}")
+        pytest.skip(f"this test needs redis-server: {exc}")
+    yield server
+    if server.process is not None and server.process.poll() is None:
+        os.kill(server.process.pid, signal.SIGCONT)  # in case the test froze it
+    server.remove()
 
 
 @pytest.fixture(scope="session")

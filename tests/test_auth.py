@@ -35,7 +35,7 @@ from sessionward import (
 )
 from tests.apps import COOKIE, RecordingStore, build_app
 from tests.conftest import Clock, client_for
-from tests.redis_server import require_redis, start_server
+from tests.redis_server import RedisServer
 from tests.test_devices import REAL_USER_AGENTS
 
 pytestmark = pytest.mark.anyio
@@ -316,18 +316,12 @@ async def test_a_stuck_listener_does_not_hold_up_sign_in(
 
 
 async def test_a_frozen_events_redis_does_not_hold_up_sign_in(
-    caplog: pytest.LogCaptureFixture,
+    private_redis: RedisServer, caplog: pytest.LogCaptureFixture
 ) -> None:
-    try:
-        server = start_server()
-    except (FileNotFoundError, RuntimeError) as exc:
-        if require_redis():
-            pytest.fail(f"needs redis-server: {exc}")
-        pytest.skip(f"needs redis-server: {exc}")
-    assert server.process is not None
-    client = redis_asyncio.Redis.from_url(server.url)
+    assert private_redis.process is not None
+    client = redis_asyncio.Redis.from_url(private_redis.url)
     await client.ping()
-    os.kill(server.process.pid, signal.SIGSTOP)
+    os.kill(private_redis.process.pid, signal.SIGSTOP)
     try:
         app = build_app(MemoryStore(), events=Events(redis=client, timeout=0.2))
         async with browser(app) as laptop:
@@ -335,9 +329,8 @@ async def test_a_frozen_events_redis_does_not_hold_up_sign_in(
             response = await laptop.post("/login/ada")
             elapsed = time.monotonic() - started
     finally:
-        os.kill(server.process.pid, signal.SIGCONT)
+        os.kill(private_redis.process.pid, signal.SIGCONT)
         await client.aclose()
-        server.remove()
     assert response.status_code == 200
     assert elapsed < 2
     assert "could not publish session.login" in caplog.text

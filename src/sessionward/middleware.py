@@ -202,9 +202,11 @@ class SessionMiddleware:
             await _refuse(scope, send)
             return
         except BaseException:
-            await _send_all(send, held)  # the app's own 500, as it meant it
+            for message in held:  # the app's own 500, as it meant it
+                await send(message)
             raise
-        await _send_all(send, held)
+        for message in held:
+            await send(message)
 
     async def _serve_websocket(
         self, scope: Scope, receive: Receive, send: Send, current: RequestSession
@@ -280,11 +282,6 @@ def _warn_secure_over_http(cookie: CookieTransport) -> None:
         "base_url='https://testserver'; to serve plain http, pass "
         "cookie=CookieTransport(secure=False)."
     )
-
-
-async def _send_all(send: Send, messages: list[Message]) -> None:
-    for message in messages:
-        await send(message)
 
 
 async def _unauthorized(scope: Scope, send: Send, reason: str) -> None:

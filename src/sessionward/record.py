@@ -267,7 +267,9 @@ def data_of(fields: Mapping[str, str]) -> dict[str, str]:
 
 def data_size(name: str, value: str) -> int:
     """What a stored data field counts towards `max_session_bytes`: its key and JSON bytes."""
-    return encoded_size(name) - len(DATA_PREFIX) + encoded_size(value)
+    if name.isascii() and value.isascii():  # nearly always: no encoding needed
+        return len(name) - 2 + len(value)
+    return encoded_size(name) - 2 + encoded_size(value)
 
 
 def data_fields(values: Mapping[str, str]) -> dict[str, str]:

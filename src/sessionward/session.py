@@ -237,20 +237,30 @@ class Session(dict[str, Any]):
         """Refuse, where the handler can catch it, an assignment that takes the session past
         `max_bytes` as far as this request knows it (a list changed in place since it was
         read counts as it was). The store checks again, atomically, when the session is
-        saved."""
+        saved.
+
+        Counted in characters, which is cheap: UTF-8 takes at most 4 bytes a character, so
+        only a session within a quarter of the limit needs its bytes counted.
+        """
         if self._sizes is None:
             texts = {key: self._assigned.get(key) or self._stored[key] for key in dict.keys(self)}
-            self._sizes = {key: encoded_size(key) + encoded_size(t) for key, t in texts.items()}
+            self._sizes = {key: len(key) + len(known) for key, known in texts.items()}
             self._total = sum(self._sizes.values())
-        size = encoded_size(name) + encoded_size(text)
-        total = self._total - self._sizes.get(name, 0) + size
-        if total > limit:
+        chars = len(name) + len(text)
+        total = self._total - self._sizes.get(name, 0) + chars
+        if 4 * total > limit and (size := self._bytes_with(name, text)) > limit:
             raise SessionError(
-                f"request.session[{name!r}] would make the session {total} bytes, over "
+                f"request.session[{name!r}] would make the session {size} bytes, over "
                 f"max_session_bytes={limit}; it was not assigned. Store less in the session "
                 "(an id to look up elsewhere) or raise max_session_bytes"
             )
-        self._sizes[name], self._total = size, total
+        self._sizes[name], self._total = chars, total
+
+    def _bytes_with(self, name: str, text: str) -> int:
+        """The session's size in bytes, as far as known, with `name` set to `text`."""
+        known = {key: self._assigned.get(key) or self._stored[key] for key in dict.keys(self)}
+        known[name] = text
+        return sum(encoded_size(key) + encoded_size(value) for key, value in known.items())
 
     def _forget_size(self, key: str) -> None:
         if self._sizes is not None and key in self._sizes:

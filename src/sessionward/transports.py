@@ -45,6 +45,8 @@ class CookieTransport:
         _check_options(name, path, domain, same_site, secure)
         self.name = name
         self.max_age = max_age
+        # A fixed max_age counts from the last change, so the cookie goes out on each.
+        self.slides = isinstance(max_age, int)
         self.secure = secure
         self._name_bytes = name.encode("latin-1")
         self._path = path
@@ -63,11 +65,6 @@ class CookieTransport:
                     if len(found) == _MAX_CANDIDATES:
                         return found
         return found
-
-    @property
-    def slides(self) -> bool:
-        """A fixed `max_age` counts from the last change, so the cookie goes out on each."""
-        return isinstance(self.max_age, int)
 
     def set_cookie(self, token: str, lifetime_s: int) -> str:
         """A `Set-Cookie` value carrying `token`; `lifetime_s` is the session's time left.

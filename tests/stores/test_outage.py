@@ -6,14 +6,13 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from sessionward import RedisStore
 from tests.apps import COOKIE, build_app
 from tests.conftest import client_for
-from tests.redis_server import RedisServer, require_redis, start_server
+from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.anyio
 
@@ -21,20 +20,11 @@ TIMEOUT = 0.5  # seconds: socket and connect timeouts of the store under test
 
 
 @pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
+def own_redis(private_redis: RedisServer) -> RedisServer:
     """A server only this test uses, persisting to disk so a restart keeps the sessions."""
-    try:
-        server = start_server()
-    except (FileNotFoundError, RuntimeError) as exc:
-        if require_redis():
-            pytest.fail(f"outage tests need redis-server: {exc}")
-        pytest.skip(f"outage tests need redis-server: {exc}")
-    server.stop()
-    server.start("--appendonly", "yes", "--appendfsync", "always")
-    yield server
-    if server.process is not None and server.process.poll() is None:
-        os.kill(server.process.pid, signal.SIGCONT)
-    server.stop()
+    private_redis.stop()
+    private_redis.start("--appendonly", "yes", "--appendfsync", "always")
+    return private_redis
 
 
 def store_for(server: RedisServer) -> RedisStore:

@@ -54,12 +54,14 @@ class _Entry:
         """The bytes of data once `write` and `delete` are applied (the fields are not)."""
         fields = self.fields
         size = self.size if self.size is not None else _data_size(fields)
-        for name in (*write, *delete):
+        for name, value in write.items():
+            if name[:2] == DATA_PREFIX:
+                old = fields.get(name)
+                size += data_size(name, value) - (0 if old is None else data_size(name, old))
+        for name in delete:
             if name[:2] == DATA_PREFIX and (old := fields.get(name)) is not None:
                 size -= data_size(name, old)
-        return size + sum(
-            data_size(name, value) for name, value in write.items() if name[:2] == DATA_PREFIX
-        )
+        return size
 
     def remaining_ms(self, now_ms: int, idle_ttl_ms: int) -> int | None:
         """`record.touch_ttl_ms` of the fields, from the parsed numbers."""
