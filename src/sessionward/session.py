@@ -243,7 +243,7 @@ class Session(dict[str, Any]):
         only a session within a quarter of the limit needs its bytes counted.
         """
         if self._sizes is None:
-            texts = {key: self._assigned.get(key) or self._stored[key] for key in dict.keys(self)}
+            texts = self._known_texts()
             self._sizes = {key: len(key) + len(known) for key, known in texts.items()}
             self._total = sum(self._sizes.values())
         chars = len(name) + len(text)
@@ -258,9 +258,13 @@ class Session(dict[str, Any]):
 
     def _bytes_with(self, name: str, text: str) -> int:
         """The session's size in bytes, as far as known, with `name` set to `text`."""
-        known = {key: self._assigned.get(key) or self._stored[key] for key in dict.keys(self)}
+        known = self._known_texts()
         known[name] = text
         return sum(encoded_size(key) + encoded_size(value) for key, value in known.items())
+
+    def _known_texts(self) -> dict[str, str]:
+        """Each key's JSON as last assigned or loaded (not re-serialised: that is for saves)."""
+        return {key: self._assigned.get(key) or self._stored[key] for key in dict.keys(self)}
 
     def _forget_size(self, key: str) -> None:
         if self._sizes is not None and key in self._sizes:
