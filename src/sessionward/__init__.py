@@ -1,7 +1,16 @@
 """sessionward: signed, Redis-backed, device-aware sessions for Starlette and FastAPI."""
 
 from .addresses import TrustedProxies
-from .auth import get_session, login, logout, refresh_token, regenerate, user_sessions
+from .auth import (
+    get_session,
+    login,
+    logout,
+    reauthenticate,
+    recently_authenticated,
+    refresh_token,
+    regenerate,
+    user_sessions,
+)
 from .bearer import BearerClaims, BearerSigner, JWTKey
 from .config import SessionConfig
 from .devices import Device, parse_user_agent
@@ -56,6 +65,8 @@ __all__ = [
     "login",
     "logout",
     "parse_user_agent",
+    "reauthenticate",
+    "recently_authenticated",
     "refresh_token",
     "regenerate",
     "user_sessions",

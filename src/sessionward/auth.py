@@ -12,7 +12,8 @@ from typing import Literal, overload
 
 from starlette.requests import HTTPConnection
 
-from .config import SessionConfig
+from .config import MAX_LIFETIME, SessionConfig
+from .core import SignInChoices
 from .exceptions import StoreUnavailable
 from .request_session import RequestSession
 from .users import SessionInfo, UserSessions
@@ -35,6 +36,9 @@ async def login(
     *,
     transport: Literal["cookie"] = "cookie",
     keep: bool | Collection[str] = True,
+    remember: bool = True,
+    idle_ttl: int | None = None,
+    absolute_ttl: int | None = None,
 ) -> None: ...
 
 
@@ -45,6 +49,9 @@ async def login(
     *,
     transport: Literal["bearer"],
     keep: bool | Collection[str] = True,
+    remember: bool = True,
+    idle_ttl: int | None = None,
+    absolute_ttl: int | None = None,
 ) -> str: ...
 
 
@@ -54,6 +61,9 @@ async def login(
     *,
     transport: Literal["cookie", "bearer"] = "cookie",
     keep: bool | Collection[str] = True,
+    remember: bool = True,
+    idle_ttl: int | None = None,
+    absolute_ttl: int | None = None,
 ) -> str | None:
     """Sign `user_id` in.
 
@@ -64,12 +74,32 @@ async def login(
     with `True`: keep less when the session holds anything that grants or redirects. With
     `transport="bearer"`: start a separate session for an API or mobile client and return its
     JWT for the client to send as `Authorization: Bearer <token>`.
+
+    `remember=False` (an unticked "keep me signed in") makes the cookie last only until the
+    browser closes. `idle_ttl` and `absolute_ttl` (seconds) give this one session shorter
+    lifetimes than the middleware's, which cap them.
     """
     _check_user_id(user_id)
+    choices = _choices(remember, idle_ttl, absolute_ttl)
     if transport == "bearer":
-        return await _login_bearer(connection, user_id)
-    await _login_cookie(connection, user_id, keep)
+        return await _login_bearer(connection, user_id, choices)
+    await _login_cookie(connection, user_id, keep, choices)
     return None
+
+
+def _choices(remember: bool, idle_ttl: int | None, absolute_ttl: int | None) -> SignInChoices:
+    for name, seconds in (("idle_ttl", idle_ttl), ("absolute_ttl", absolute_ttl)):
+        if seconds is None:
+            continue
+        if isinstance(seconds, bool) or not isinstance(seconds, int) or not seconds > 0:
+            raise ValueError(
+                f"login({name}=...) must be a positive int of seconds, not {seconds!r}"
+            )
+    return SignInChoices(
+        remember=bool(remember),
+        idle_ttl_ms=None if idle_ttl is None else min(idle_ttl, MAX_LIFETIME) * 1000,
+        absolute_ttl_ms=None if absolute_ttl is None else min(absolute_ttl, MAX_LIFETIME) * 1000,
+    )
 
 
 async def regenerate(connection: HTTPConnection) -> None:
@@ -86,6 +116,48 @@ async def regenerate(connection: HTTPConnection) -> None:
     if current.degraded:
         raise StoreUnavailable("cannot regenerate while the session store is unavailable")
     await current.regenerate()
+
+
+async def reauthenticate(connection: HTTPConnection) -> str | None:
+    """Record that the signed-in user just proved who they are again (password, second factor).
+
+    Call it after checking that proof: it opens what `recently_authenticated` guards (signing
+    other devices out, changing a password) for a while. The session moves to a new id, as
+    at any change of privilege; its data, lifetimes and "remember me" choice stay. It is not
+    a sign-in: listeners get `session.reauthenticated`, not `session.login`. A bearer session
+    gets a new access token, returned here, since the old one names the old id; a cookie
+    session returns `None`, and its response carries the new cookie.
+    """
+    current = _current(connection)
+    if current.degraded:
+        raise StoreUnavailable("cannot reauthenticate while the session store is unavailable")
+    record = current.record
+    if current.key is None or record is None or record.user_id is None:
+        raise ValueError("reauthenticate() needs a signed-in session: call login() instead")
+    await current.regenerate(reauthenticated=True)
+    if not current.bearer or current.session_id is None:
+        return None
+    config = current.core.config
+    return config.bearer_transport().signer.issue(
+        current.session_id, record.user_id, now=config.clock()
+    )
+
+
+def recently_authenticated(connection: HTTPConnection, *, within: float) -> bool:
+    """Whether the signed-in user proved who they are (`login`, `reauthenticate`) at most
+    `within` seconds ago; `False` for a visitor who is not signed in.
+
+    Guard what a stolen cookie must not do with it: sign the owner out everywhere, change
+    the password or e-mail. Answer "please enter your password again" when it is `False`.
+    """
+    if isinstance(within, bool) or not isinstance(within, (int, float)) or not within >= 0:
+        raise ValueError(f"within must be a number of seconds, not {within!r}")
+    current = _current(connection)
+    record = current.record
+    if record is None or record.user_id is None:
+        return False
+    config = current.core.config
+    return config.now_ms() - record.signed_in_at_ms <= within * 1000
 
 
 MAX_USER_ID_LENGTH = 512
@@ -105,7 +177,10 @@ def _check_user_id(user_id: object) -> None:
 
 
 async def _login_cookie(
-    connection: HTTPConnection, user_id: str, keep: bool | Collection[str]
+    connection: HTTPConnection,
+    user_id: str,
+    keep: bool | Collection[str],
+    choices: SignInChoices,
 ) -> None:
     current = _current(connection)
     if current.bearer:
@@ -117,14 +192,16 @@ async def _login_cookie(
         raise StoreUnavailable("cannot sign in while the session store is unavailable")
     if current.cross_site:
         raise PermissionError("a websocket opened by another site's page cannot sign in")
-    await current.sign_in(user_id, keep=keep)
+    await current.sign_in(user_id, keep=keep, choices=choices)
 
 
-async def _login_bearer(connection: HTTPConnection, user_id: str) -> str:
+async def _login_bearer(connection: HTTPConnection, user_id: str, choices: SignInChoices) -> str:
     current = _current(connection)
     core = current.core
     bearer = core.config.bearer_transport()
-    signed_in = await core.sign_in(user_id, current.client, transport="bearer", values={})
+    signed_in = await core.sign_in(
+        user_id, current.client, transport="bearer", values={}, choices=choices
+    )
     now = signed_in.record.created_at_ms / 1000
     return bearer.signer.issue(signed_in.session_id, user_id, now=now)
 

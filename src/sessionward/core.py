@@ -41,6 +41,19 @@ class Loaded(NamedTuple):  # a tuple: built on every request, and cheaply
 
 
 @dataclass(frozen=True, slots=True)
+class SignInChoices:
+    """What the app chose for one sign-in: its lifetimes (capped by the configured ones, in
+    ms; `None` takes them) and whether the browser should remember it after it closes."""
+
+    remember: bool = True
+    idle_ttl_ms: int | None = None
+    absolute_ttl_ms: int | None = None
+
+
+DEFAULT_CHOICES = SignInChoices()
+
+
+@dataclass(frozen=True, slots=True)
 class SignedIn:
     """A session `sign_in` stored: the secret id for the token, its store key and record."""
 
@@ -73,12 +86,19 @@ class SessionCore:
         user_id: str | None = None,
         transport: str = "cookie",
         first_ip: str | None = None,
+        choices: SignInChoices = DEFAULT_CHOICES,
     ) -> SessionRecord:
-        """The record of a session created now, by this client, with the configured lifetimes."""
+        """The record of a session created now by this client: with the configured lifetimes,
+        or the shorter ones a sign-in chose."""
         config = self.config
+        idle_ms, absolute_ms = config.idle_ttl_ms, config.absolute_ttl_ms
+        if choices.idle_ttl_ms is not None:
+            idle_ms = min(idle_ms, choices.idle_ttl_ms)
+        if choices.absolute_ttl_ms is not None:
+            absolute_ms = min(absolute_ms, choices.absolute_ttl_ms)
         return SessionRecord(
             now_ms,
-            now_ms + config.absolute_ttl_ms,
+            now_ms + absolute_ms,
             now_ms,
             user_id=user_id,
             ip=client.ip,
@@ -86,7 +106,9 @@ class SessionCore:
             device_fields=client.device_fields,
             agent_hash=client.agent_hash,
             transport=transport,
-            idle_ttl_ms=config.idle_ttl_ms,
+            idle_ttl_ms=idle_ms,
+            authenticated_at_ms=now_ms if user_id is not None else None,
+            remember=choices.remember,
         )
 
     async def create(self, key: str, record: SessionRecord, values: Mapping[str, str]) -> bool:
@@ -108,6 +130,7 @@ class SessionCore:
         values: Mapping[str, str],
         replacing: tuple[str, SessionRecord] | None = None,
         adopt: Callable[[SignedIn], None] | None = None,
+        choices: SignInChoices = DEFAULT_CHOICES,
     ) -> SignedIn:
         """Store a new session for `user_id` holding `values`; end the one it replaces.
 
@@ -119,7 +142,7 @@ class SessionCore:
         now_ms = self.config.now_ms()
         first_ip = replacing[1].first_ip if replacing is not None else None
         record = self.new_record(
-            client, now_ms, user_id=user_id, transport=transport, first_ip=first_ip
+            client, now_ms, user_id=user_id, transport=transport, first_ip=first_ip, choices=choices
         )
         session_id = new_session_id()
         key = session_hash(session_id)
@@ -136,22 +159,34 @@ class SessionCore:
         return signed_in
 
     async def regenerate(
-        self, key: str, record: SessionRecord, values: Mapping[str, str]
-    ) -> tuple[str, str]:
-        """Move a session, data and record, to a new id; return the new id and store key.
+        self,
+        key: str,
+        record: SessionRecord,
+        values: Mapping[str, str],
+        *,
+        reauthenticated: bool = False,
+    ) -> tuple[str, str, SessionRecord]:
+        """Move a session, data and record, to a new id; return the new id, key and record.
 
-        Not a sign-in: no event, and the lifetimes stay the session's own. Index first, then
-        the new session, then the old one goes, as in `sign_in`.
+        Not a sign-in: no login event, and the lifetimes and remember choice stay the
+        session's own. `reauthenticated` (the user just proved who they are again) moves the
+        sign-in time to now and sends `session.reauthenticated`. Index first, then the new
+        session, then the old one goes, as in `sign_in`.
         """
         now_ms = self.config.now_ms()
         session_id = new_session_id()
         new_key = session_hash(session_id)
+        moved = replace(record, last_seen_at_ms=now_ms)
+        if reauthenticated:
+            moved.authenticated_at_ms = now_ms
         if record.user_id is not None:
             await self.users.add(record.user_id, new_key, now_ms)
-        if not await self.create(new_key, replace(record, last_seen_at_ms=now_ms), values):
+        if not await self.create(new_key, moved, values):
             raise RuntimeError("the session store refused a brand-new session id")
         await self.end(key, record, event=None)
-        return session_id, new_key
+        if reauthenticated:
+            await self.users.emit("session.reauthenticated", new_key, moved)
+        return session_id, new_key, moved
 
     async def end(self, key: str, record: SessionRecord, *, event: EventType | None) -> None:
         """Delete a session now and unindex it: session first, so a crash leaves no orphan."""

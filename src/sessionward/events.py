@@ -20,7 +20,13 @@ from .exceptions import ConfigurationError
 
 logger = logging.getLogger("sessionward")
 
-EventType = Literal["session.created", "session.login", "session.logout", "session.revoked"]
+EventType = Literal[
+    "session.created",
+    "session.login",
+    "session.logout",
+    "session.revoked",
+    "session.reauthenticated",
+]
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,9 @@ class SessionModel(BaseModel):
     created_at: datetime
     last_seen_at: datetime
     expires_at: datetime
+    authenticated_at: datetime | None = None
+    location: str | None = None
+    new_device: bool = False
 
 
 class SessionList(BaseModel):
@@ -51,19 +54,29 @@ class Revoked(BaseModel):
 
 class ErrorModel(BaseModel):
     error: str
+    detail: str | None = None
 
 
 _NOT_SIGNED_IN: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorModel, "description": "Not signed in"}
 }
 _REFUSED: dict[int | str, dict[str, Any]] = {
-    403: {"model": ErrorModel, "description": "Cross-origin request refused"}
+    403: {
+        "model": ErrorModel,
+        "description": "Cross-origin request refused, or (with recent_auth) "
+        "reauthentication_required: sign in again before ending other sessions",
+    }
 }
 
 
-def device_router(*, trusted_origins: Sequence[str] = ()) -> APIRouter:
-    """`GET /sessions`, `DELETE /sessions/{public_id}`, `DELETE /sessions`, documented."""
-    endpoints = DeviceEndpoints(trusted_origins=trusted_origins)
+def device_router(
+    *, trusted_origins: Sequence[str] = (), recent_auth: float | None = None
+) -> APIRouter:
+    """`GET /sessions`, `DELETE /sessions/{public_id}`, `DELETE /sessions`, documented.
+
+    `recent_auth` as in `device_routes`.
+    """
+    endpoints = DeviceEndpoints(trusted_origins=trusted_origins, recent_auth=recent_auth)
     router = APIRouter(tags=["sessions"])
 
     @router.get("/sessions", response_model=SessionList, responses={**_NOT_SIGNED_IN})

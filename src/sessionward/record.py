@@ -31,6 +31,11 @@ IP = "m:ip"
 FIRST_IP = "m:ip0"
 AGENT = "m:uah"
 TRANSPORT = "m:via"
+# Added in 0.2; a record without them reads as the defaults noted (records are additive).
+AUTHENTICATED = "m:auth"  # when the user last proved who they are (ms); else `m:created`
+REMEMBER = "m:rem"  # "0": a browser-session cookie (no Max-Age); else remembered
+LOCATION = "m:loc"  # a short place name from `locate`, when one is configured
+NEW_DEVICE = "m:new"  # "1": signed in from a device the account had not used before
 # The device, as several short fields rather than one JSON blob: Redis keeps a hash whose
 # values are all under 64 bytes as a compact listpack, less than half the memory of a table.
 LABEL = "m:label"
@@ -53,6 +58,10 @@ RECORD_FIELDS = (
     FIRST_IP,
     AGENT,
     TRANSPORT,
+    AUTHENTICATED,
+    REMEMBER,
+    LOCATION,
+    NEW_DEVICE,
     *DEVICE_FIELDS,
 )
 
@@ -83,6 +92,10 @@ class SessionRecord:
     agent_hash: str | None = None  # which user-agent string the device was parsed from
     transport: str = "cookie"
     idle_ttl_ms: int = DEFAULT_IDLE_TTL_MS
+    authenticated_at_ms: int | None = None  # `None`: never signed in, or a record from 0.1
+    remember: bool = True  # `False`: the cookie lasts only as long as the browser session
+    location: str | None = None
+    new_device: bool = False
 
     @classmethod
     def from_fields(cls, meta: Mapping[str, str | None], idle_ttl_ms: int) -> SessionRecord | None:
@@ -110,6 +123,10 @@ class SessionRecord:
             agent_hash=get(AGENT) or None,
             transport=get(TRANSPORT) or "cookie",
             idle_ttl_ms=own_idle_ttl_ms(stored_int(get(IDLE)), idle_ttl_ms),
+            authenticated_at_ms=stored_int(get(AUTHENTICATED)),
+            remember=get(REMEMBER) != "0",
+            location=get(LOCATION) or None,
+            new_device=get(NEW_DEVICE) == "1",
         )
 
     def to_fields(self) -> dict[str, str]:
@@ -125,11 +142,24 @@ class SessionRecord:
             IP: self.ip,
             FIRST_IP: self.first_ip,
             AGENT: self.agent_hash,
+            AUTHENTICATED: None
+            if self.authenticated_at_ms is None
+            else str(self.authenticated_at_ms),
+            REMEMBER: None if self.remember else "0",
+            LOCATION: self.location,
+            NEW_DEVICE: "1" if self.new_device else None,
         }
         fields.update((name, value) for name, value in optional.items() if value is not None)
         if self.device_fields:
             fields.update(self.device_fields)
         return fields
+
+    @property
+    def signed_in_at_ms(self) -> int:
+        """When the user last proved who they are: at sign-in or `reauthenticate`. A session
+        signed in before 0.2 recorded no such time and counts its creation."""
+        at = self.authenticated_at_ms
+        return self.created_at_ms if at is None else at
 
     def remaining_ms(self, now_ms: int) -> int | None:
         """How long the session may live after a request at `now_ms`; `None` once it has ended."""

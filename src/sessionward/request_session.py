@@ -12,7 +12,7 @@ import logging
 from collections.abc import Collection
 
 from .client import Client
-from .core import Loaded, SessionCore, SignedIn
+from .core import DEFAULT_CHOICES, Loaded, SessionCore, SignedIn, SignInChoices
 from .events import EventType
 from .exceptions import SessionError, StoreUnavailable
 from .record import AGENT, DATA_PREFIX, IP, SessionRecord, data_fields, data_of
@@ -160,7 +160,13 @@ class RequestSession:
         await self.core.users.emit("session.created", key, record)
         return self._cookie()
 
-    async def sign_in(self, user_id: str, *, keep: bool | Collection[str] = True) -> None:
+    async def sign_in(
+        self,
+        user_id: str,
+        *,
+        keep: bool | Collection[str] = True,
+        choices: SignInChoices = DEFAULT_CHOICES,
+    ) -> None:
         """Sign the browser in as `user_id` under a new id; the old id dies at once.
 
         The data named by `keep` stays (a cart survives sign-in), none of it if the session
@@ -179,19 +185,30 @@ class RequestSession:
             self.send_cookie = True
 
         await self.core.sign_in(
-            user_id, self.client, transport="cookie", values=values, replacing=old, adopt=adopt
+            user_id,
+            self.client,
+            transport="cookie",
+            values=values,
+            replacing=old,
+            adopt=adopt,
+            choices=choices,
         )
 
-    async def regenerate(self) -> None:
-        """The same session, data and record under a new id; the old id dies at once."""
-        self._check_not_answered("regenerate()")
+    async def regenerate(self, *, reauthenticated: bool = False) -> None:
+        """The same session, data and record under a new id; the old id dies at once.
+
+        `reauthenticated`: the user just proved who they are again (see `core.regenerate`).
+        """
+        self._check_not_answered("reauthenticate()" if reauthenticated else "regenerate()")
         key, record = self.key, self.record
         if key is None or record is None:
             return  # nothing stored: the first save makes a new id anyway
         values, size = self._serialised()
-        session_id, new_key = await self.core.regenerate(key, record, values)
-        self._adopt(session_id, new_key, record, values, size)
-        self.send_cookie = True
+        session_id, new_key, moved = await self.core.regenerate(
+            key, record, values, reauthenticated=reauthenticated
+        )
+        self._adopt(session_id, new_key, moved, values, size)
+        self.send_cookie = not self.bearer
 
     def _check_not_answered(self, what: str) -> None:
         if self.answered:
@@ -243,8 +260,11 @@ class RequestSession:
         self.send_cookie = self.expire_cookie = False
         config = self.core.config
         token = config.signer.issue(self.session_id)
+        record = self.record
+        if not record.remember:  # the browser forgets it when it closes
+            return config.cookie.set_cookie(token, None)
         # Rounded up: the milliseconds since the record was made must not cost a second.
-        seconds_left = max(0, -(-(self.record.expires_at_ms - config.now_ms()) // 1000))
+        seconds_left = max(0, -(-(record.expires_at_ms - config.now_ms()) // 1000))
         return config.cookie.set_cookie(token, seconds_left)
 
     def _expired_cookie(self) -> str | None:

@@ -17,15 +17,26 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from .auth import get_session, logout, session_config, user_sessions
+from .auth import get_session, logout, recently_authenticated, session_config, user_sessions
 from .origins import same_origin, trusted_netlocs
 
 
 class DeviceEndpoints:
     """The three endpoints as plain request handlers, shared by Starlette and FastAPI routing."""
 
-    def __init__(self, *, trusted_origins: Sequence[str] = ()) -> None:
+    def __init__(
+        self, *, trusted_origins: Sequence[str] = (), recent_auth: float | None = None
+    ) -> None:
         self.trusted_origins = trusted_netlocs(trusted_origins)
+        if recent_auth is not None and (
+            isinstance(recent_auth, bool)
+            or not isinstance(recent_auth, (int, float))
+            or not recent_auth > 0
+        ):
+            raise ValueError(
+                f"recent_auth must be a positive number of seconds, not {recent_auth!r}"
+            )
+        self.recent_auth = recent_auth
 
     async def list_sessions(self, request: Request) -> Response:
         me = self._signed_in(request, changes_state=False)
@@ -41,6 +52,8 @@ class DeviceEndpoints:
         public_id = request.path_params["public_id"]
         if public_id == me.public_id:
             await logout(request)
+        elif not self._recent(request):
+            return _reauthenticate()
         elif not await user_sessions(request).revoke(me.user_id, public_id):
             return JSONResponse({"error": "no such session"}, status_code=404, headers=_PRIVATE)
         return Response(status_code=204, headers=_PRIVATE)
@@ -49,8 +62,17 @@ class DeviceEndpoints:
         me = self._signed_in(request, changes_state=True)
         if isinstance(me, Response):
             return me
+        if not self._recent(request):
+            return _reauthenticate()
         ended = await user_sessions(request).revoke_all(me.user_id, keep=me.public_id)
         return JSONResponse({"revoked": ended}, headers=_PRIVATE)
+
+    def _recent(self, request: Request) -> bool:
+        """Whether the caller may end *other* sessions: with `recent_auth` set, only within that
+        many seconds of signing in or `reauthenticate`, so a stolen cookie cannot sign the
+        owner out everywhere."""
+        recent_auth = self.recent_auth
+        return recent_auth is None or recently_authenticated(request, within=recent_auth)
 
     def _signed_in(self, request: Request, *, changes_state: bool) -> _Me | Response:
         """The signed-in caller, or the 401 or 403 to answer instead."""
@@ -70,9 +92,16 @@ class _Me(NamedTuple):
     public_id: str
 
 
-def device_routes(*, trusted_origins: Sequence[str] = ()) -> list[BaseRoute]:
-    """`GET /sessions`, `DELETE /sessions/{id}` and `DELETE /sessions`, for the signed-in user."""
-    endpoints = DeviceEndpoints(trusted_origins=trusted_origins)
+def device_routes(
+    *, trusted_origins: Sequence[str] = (), recent_auth: float | None = None
+) -> list[BaseRoute]:
+    """`GET /sessions`, `DELETE /sessions/{id}` and `DELETE /sessions`, for the signed-in user.
+
+    With `recent_auth` (seconds), ending another session needs a sign-in or `reauthenticate`
+    that recent; without one the DELETE answers 403 `reauthentication_required`. Listing, and
+    signing out the current session, stay open.
+    """
+    endpoints = DeviceEndpoints(trusted_origins=trusted_origins, recent_auth=recent_auth)
     return [
         Route("/sessions", endpoints.list_sessions, methods=["GET"]),
         Route("/sessions", endpoints.revoke_others, methods=["DELETE"]),
@@ -85,6 +114,17 @@ _PRIVATE = {"cache-control": "private, no-store"}
 
 def _not_signed_in() -> Response:
     return JSONResponse({"error": "not signed in"}, status_code=401, headers=_PRIVATE)
+
+
+def _reauthenticate() -> Response:
+    return JSONResponse(
+        {
+            "error": "reauthentication_required",
+            "detail": "confirm who you are again (password or second factor) and retry",
+        },
+        status_code=403,
+        headers=_PRIVATE,
+    )
 
 
 def _cross_origin() -> Response:

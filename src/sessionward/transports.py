@@ -66,13 +66,17 @@ class CookieTransport:
                         return found
         return found
 
-    def set_cookie(self, token: str, lifetime_s: int) -> str:
-        """A `Set-Cookie` value carrying `token`; `lifetime_s` is the session's time left.
+    def set_cookie(self, token: str, lifetime_s: int | None) -> str:
+        """A `Set-Cookie` value carrying `token`; `lifetime_s` is the session's time left, or
+        `None` for a session the user asked not to remember (a browser-session cookie).
 
         Spelt as Starlette's `SessionMiddleware` spells it, attribute for attribute, so that
         header assertions in an app's existing tests keep passing.
         """
-        max_age = lifetime_s if self.max_age == "absolute" else self.max_age
+        if lifetime_s is None:
+            max_age = None
+        else:
+            max_age = lifetime_s if self.max_age == "absolute" else self.max_age
         expiry = "" if max_age is None else f"Max-Age={max(max_age, 0)}; "
         return f"{self.name}={token}; path={self._path}; {expiry}{self._flags}"
 

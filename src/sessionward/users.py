@@ -39,6 +39,10 @@ class SessionInfo:
     expires_at: datetime
     transport: str
     current: bool = False
+    authenticated_at: datetime | None = None  # `None` only for a session nobody signed in to
+    location: str | None = None
+    new_device: bool = False  # signed in from a device the account had not used before
+    remember: bool = True
 
     @classmethod
     def from_record(
@@ -55,6 +59,12 @@ class SessionInfo:
             expires_at=_datetime(record.expires_at_ms),
             transport=record.transport,
             current=current,
+            authenticated_at=(
+                _datetime(record.signed_in_at_ms) if record.user_id is not None else None
+            ),
+            location=record.location,
+            new_device=record.new_device,
+            remember=record.remember,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -71,6 +81,9 @@ class SessionInfo:
             "created_at": self.created_at.isoformat(),
             "last_seen_at": self.last_seen_at.isoformat(),
             "expires_at": self.expires_at.isoformat(),
+            "authenticated_at": at.isoformat() if (at := self.authenticated_at) else None,
+            "location": self.location,
+            "new_device": self.new_device,
         }
 
 
