@@ -99,6 +99,12 @@ def client_ip(scope: Scope, trusted: TrustedProxies | None) -> str | None:
     return str(vouched)
 
 
+def from_trusted_proxy(scope: Scope, trusted: TrustedProxies) -> bool:
+    """Whether the request reached us through one of our proxies, whose headers we believe."""
+    peer = _peer(scope)
+    return peer is not None and peer in trusted
+
+
 @lru_cache(maxsize=4096)
 def _text(address: IPAddress) -> str:
     return str(address)

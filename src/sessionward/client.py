@@ -9,21 +9,34 @@ from __future__ import annotations
 import hashlib
 from functools import lru_cache
 
+from starlette.datastructures import Headers
 from starlette.types import Scope
 
-from .addresses import TrustedProxies, client_ip
+from .addresses import TrustedProxies, client_ip, from_trusted_proxy
 from .devices import MAX_USER_AGENT_CHARS, parse_user_agent
-from .record import AGENT, IP, device_to_fields
+from .locations import Locate, place
+from .record import AGENT, IP, LOCATION, device_to_fields
 
 
 class Client:
     """The client of one request, as far as a session records it."""
 
-    __slots__ = ("_agent", "_device_fields", "_ip", "_ip_known", "scope", "trusted_proxies")
+    __slots__ = (
+        "_agent",
+        "_device_fields",
+        "_ip",
+        "_ip_known",
+        "locate",
+        "scope",
+        "trusted_proxies",
+    )
 
-    def __init__(self, scope: Scope, trusted_proxies: TrustedProxies) -> None:
+    def __init__(
+        self, scope: Scope, trusted_proxies: TrustedProxies, locate: Locate | None = None
+    ) -> None:
         self.scope = scope
         self.trusted_proxies = trusted_proxies
+        self.locate = locate
         self._ip: str | None = None
         self._ip_known = False
         self._agent: bytes | None = None
@@ -55,17 +68,33 @@ class Client:
             self._device_fields = device_to_fields(agent)
         return self._device_fields
 
+    def location(self) -> str | None:
+        """Where the client is, by the configured `locate`; `None` without one.
+
+        Asked at sign-in and when the IP changes only: a lookup may cost a database read.
+        """
+        if self.locate is None:
+            return None
+        trusted = from_trusted_proxy(self.scope, self.trusted_proxies)
+        headers = Headers(scope=self.scope) if trusted else _NO_HEADERS
+        return place(self.locate, self.ip, headers)
+
     def changes(self, recorded_ip: str | None, recorded_agent: str | None) -> dict[str, str]:
         """The record fields to update because the client's IP or user-agent hash changed."""
         changes: dict[str, str] = {}
         ip = self.ip
         if ip is not None and ip != recorded_ip:
             changes[IP] = ip
+            if self.locate is not None and (location := self.location()) is not None:
+                changes[LOCATION] = location
         agent_hash = self.agent_hash
         if agent_hash != recorded_agent:
             changes[AGENT] = agent_hash
             changes.update(self.device_fields)
         return changes
+
+
+_NO_HEADERS = Headers()
 
 
 def _user_agent(scope: Scope) -> bytes:

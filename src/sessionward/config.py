@@ -15,6 +15,7 @@ from typing import Literal
 from .addresses import TrustedProxies
 from .events import Events
 from .exceptions import ConfigurationError
+from .locations import Locate
 from .origins import trusted_netlocs
 from .record import DEFAULT_IDLE_TTL_MS
 from .stores import MemoryStore, Store
@@ -52,8 +53,13 @@ class SessionConfig:
         trusted_origins: Sequence[str] = (),
         events: Events | None = None,
         on_store_error: StoreErrorPolicy = "503",
+        locate: Locate | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        if locate is not None and not callable(locate):
+            raise ConfigurationError(
+                f"locate must be a function (ip, headers) -> str | None, not {locate!r}"
+            )
         _check_positive(idle_ttl=idle_ttl, absolute_ttl=absolute_ttl)
         _check_positive(max_session_bytes=max_session_bytes)
         for name, seconds in (("idle_ttl", idle_ttl), ("absolute_ttl", absolute_ttl)):
@@ -83,6 +89,8 @@ class SessionConfig:
         self.trusted_origins = trusted_netlocs(trusted_origins)
         self.events = events if events is not None else Events()
         self.on_store_error = on_store_error
+        # Where a client is, asked at sign-in and when a session's IP changes (`locations`).
+        self.locate = locate
         self.clock = clock
 
     @property

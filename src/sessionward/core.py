@@ -109,6 +109,7 @@ class SessionCore:
             idle_ttl_ms=idle_ms,
             authenticated_at_ms=now_ms if user_id is not None else None,
             remember=choices.remember,
+            location=client.location() if user_id is not None else None,
         )
 
     async def create(self, key: str, record: SessionRecord, values: Mapping[str, str]) -> bool:

@@ -27,6 +27,7 @@ from .config import (
 from .core import SessionCore
 from .events import Events
 from .exceptions import ConfigurationError, InvalidToken, StoreUnavailable
+from .locations import Locate
 from .origins import same_origin
 from .request_session import RequestSession
 from .stores import Store
@@ -65,6 +66,7 @@ class SessionMiddleware:
         trusted_origins: Sequence[str] = (),
         events: Events | None = None,
         on_store_error: StoreErrorPolicy = "503",
+        locate: Locate | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if secret_keys is None:  # `os.environ.get(...)` of a variable that is not set
@@ -86,6 +88,7 @@ class SessionMiddleware:
             trusted_origins=trusted_origins,
             events=events,
             on_store_error=on_store_error,
+            locate=locate,
             clock=clock,
         )
         self.core = SessionCore(self.config)
@@ -94,7 +97,7 @@ class SessionMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        client = Client(scope, self.config.trusted_proxies)
+        client = Client(scope, self.config.trusted_proxies, self.config.locate)
         bearer_token = self._bearer_token(scope)
         try:
             if bearer_token is not None:
