@@ -37,6 +37,10 @@ class SessionEvent:
     device_label: str | None
     ip: str | None
     at: float  # Unix epoch seconds
+    # Sign-ins only: the first sign-in to this account from this device, or from this place.
+    new_device: bool = False
+    location: str | None = None
+    new_location: bool = False
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))

@@ -165,9 +165,22 @@ class UserSessions:
         """Drop a session that has already been deleted from the user's index."""
         await self.store.index_update(user_id, {}, [key])
 
-    async def emit(self, kind: EventType, key: str, record: SessionRecord) -> None:
+    async def emit(
+        self, kind: EventType, key: str, record: SessionRecord, *, new_location: bool = False
+    ) -> None:
         label = record.device.label if record.device else None
-        event = SessionEvent(kind, key, record.user_id, label, record.ip, self.config.clock())
+        at = self.config.clock()
+        event = SessionEvent(
+            kind,
+            key,
+            record.user_id,
+            label,
+            record.ip,
+            at,
+            new_device=record.new_device,
+            location=record.location,
+            new_location=new_location,
+        )
         await self.config.events.emit(event)
 
     async def _live(self, user_id: str) -> list[tuple[str, SessionRecord]]:
