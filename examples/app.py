@@ -1,8 +1,12 @@
-"""A runnable sessionward app: a visit counter, a JSON API over the session, a demo sign-in
-(any name, no password) and a "Your devices" page where you can sign other devices out.
+"""A runnable sessionward app: a visit counter, a JSON API over the session, a demo sign-in and
+a "Where you're signed in" page: your devices, new sign-in alerts, and signing others out
+after re-entering your password.
 
     SESSIONWARD_SECRET_KEYS=$(python -c "import secrets; print(secrets.token_urlsafe(32))") \\
         python examples/app.py
+
+The first sign-in with a name registers the password given; later ones must match it. The
+passwords (hashed) and the alerts live in this process's memory: a demo, not an account store.
 
 Configuration comes from the environment so the file deploys unchanged:
 
@@ -14,19 +18,28 @@ Configuration comes from the environment so the file deploys unchanged:
     SESSIONWARD_COOKIE_SECURE "false" to send the cookie over plain http too (default "true";
                               browsers accept Secure cookies from http://localhost anyway)
     SESSIONWARD_TRUSTED_PROXIES  comma-separated CIDRs whose X-Forwarded-For is believed
+    SESSIONWARD_LOCATION_HEADER  a header a trusted proxy writes the client's place in, such
+                              as Cloudflare's "cf-ipcountry"; read only from those proxies
     HOST, PORT                where `python examples/app.py` listens (127.0.0.1:8000)
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import html
 import os
+import secrets
 import sys
-from collections.abc import Mapping
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -34,8 +47,10 @@ from starlette.routing import Mount, Route
 from sessionward import (
     ConfigurationError,
     CookieTransport,
+    Events,
     MemoryStore,
     RedisStore,
+    SessionEvent,
     SessionInfo,
     SessionMiddleware,
     Store,
@@ -43,8 +58,17 @@ from sessionward import (
     get_session,
     login,
     logout,
+    reauthenticate,
     user_sessions,
 )
+from sessionward.auth import session_config
+from sessionward.locations import header_locator
+
+RECENT_AUTH = 300  # seconds after a sign-in or password check that other devices may be ended
+ACTIVE_NOW = timedelta(minutes=2)
+NEW_FOR = timedelta(days=7)  # how long a device first signed in from wears the "New" badge
+ALERTS_KEPT = 5  # per user
+GLYPHS = {"desktop": "💻", "mobile": "📱", "tablet": "📟", "bot": "🤖", "other": "❔"}
 
 
 async def home(request: Request) -> Response:
@@ -57,34 +81,93 @@ async def home(request: Request) -> Response:
     )
 
 
-PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto}}
-li{{margin:.5rem 0}} .this{{font-weight:bold}}</style></head>
-<body>{body}</body></html>"""
+class Passwords:
+    """name → (salt, scrypt hash), in memory. The first password given for a name registers it."""
+
+    def __init__(self) -> None:
+        self._hashes: dict[str, tuple[bytes, bytes]] = {}
+
+    async def sign_in(self, name: str, password: str) -> bool:
+        known = self._hashes.get(name)
+        if known is None:
+            salt = secrets.token_bytes(16)
+            mine = (salt, await _scrypt(password, salt))
+            known = self._hashes.setdefault(name, mine)  # a concurrent first sign-in may win
+            if known == mine:
+                return True
+        return await self._matches(password, known)
+
+    async def check(self, name: str, password: str) -> bool:
+        """Whether `password` is the one registered for `name`; never registers."""
+        known = self._hashes.get(name)
+        if known is None:
+            await _scrypt(password, bytes(16))  # so that an unknown name takes as long
+            return False
+        return await self._matches(password, known)
+
+    async def _matches(self, password: str, known: tuple[bytes, bytes]) -> bool:
+        salt, expected = known
+        return hmac.compare_digest(await _scrypt(password, salt), expected)
 
 
-def page(title: str, body: str) -> HTMLResponse:
-    return HTMLResponse(PAGE.format(title=html.escape(title), body=body))
-
-
-async def sign_in_form(request: Request) -> Response:
-    return page(
-        "Sign in",
-        '<h1>Sign in</h1><form method="post" action="/login">'
-        '<label>Name <input name="name" required autofocus></label> '
-        '<button type="submit">Sign in</button></form>'
-        "<p>A demo: any name signs you in, no password.</p>",
+async def _scrypt(password: str, salt: bytes) -> bytes:
+    # ~16 MB and tens of milliseconds by design: off the event loop.
+    return await run_in_threadpool(
+        hashlib.scrypt, password.encode("utf-8"), salt=salt, n=2**14, r=8, p=1, dklen=32
     )
 
 
-async def sign_in(request: Request) -> Response:
-    form = parse_qs((await request.body()).decode("utf-8", "replace"))
-    name = form.get("name", [""])[0].strip()[:64]
-    if not name:
-        return RedirectResponse("/login", status_code=303)
-    await login(request, name)
-    return RedirectResponse("/devices", status_code=303)
+class SignInAlerts:
+    """The last few sign-ins from a device new to each account: an `Events` listener."""
+
+    def __init__(self) -> None:
+        self._by_user: dict[str, deque[SessionEvent]] = {}
+
+    async def __call__(self, event: SessionEvent) -> None:
+        if event.type == "session.login" and event.new_device and event.user_id is not None:
+            recent = self._by_user.setdefault(event.user_id, deque(maxlen=ALERTS_KEPT))
+            recent.appendleft(event)
+
+    def recent(self, user_id: str) -> list[SessionEvent]:
+        return list(self._by_user.get(user_id, ()))
+
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem}}
+ul{{list-style:none;padding:0}} #devices li{{display:flex;gap:.75rem;align-items:center;
+padding:.75rem 0;border-bottom:1px solid #ddd}} .glyph{{font-size:1.8rem}} .grow{{flex:1}}
+.meta{{color:#555;font-size:.9rem}} .badge{{font-size:.75rem;padding:.1rem .4rem;
+border-radius:.6rem;background:#e6f0ff;color:#124}} .new{{background:#fff1c2;color:#541}}
+.notice,.flash{{border-radius:.5rem;padding:.25rem 1rem;margin:1rem 0}}
+.notice{{background:#fff6e0;border:1px solid #e0b040}} .flash{{background:#e8f7e8}}
+.error{{color:#a00}}</style></head>
+<body>{body}</body></html>"""
+
+
+def page(title: str, body: str, status_code: int = 200) -> HTMLResponse:
+    return HTMLResponse(PAGE.format(title=html.escape(title), body=body), status_code)
+
+
+def sign_in_page(name: str = "", error: str = "") -> HTMLResponse:
+    return page(
+        "Sign in",
+        "<h1>Sign in</h1>"
+        + (f'<p class="error" role="alert">{html.escape(error)}</p>' if error else "")
+        + '<form method="post" action="/login"><p><label>Name <input name="name" required '
+        f'autocomplete="username" value="{html.escape(name)}"></label></p>'
+        '<p><label>Password <input name="password" type="password" required '
+        'autocomplete="current-password"></label></p>'
+        '<p><label><input type="checkbox" name="remember" checked> Keep me signed in</label></p>'
+        '<button type="submit">Sign in</button></form>'
+        "<p>A demo: the first sign-in with a name sets its password.</p>",
+        401 if error else 200,
+    )
+
+
+async def sign_in_form(request: Request) -> Response:
+    return sign_in_page()
 
 
 async def sign_out(request: Request) -> Response:
@@ -92,32 +175,163 @@ async def sign_out(request: Request) -> Response:
     return RedirectResponse("/login", status_code=303)
 
 
-async def devices(request: Request) -> Response:
-    me = get_session(request)
-    if me is None or me.user_id is None:
-        return RedirectResponse("/login", status_code=303)
-    sessions = await user_sessions(request).list_sessions(me.user_id, current=me.public_id)
-    items = "".join(_device_item(info) for info in sessions)
+def confirm_page(then: str, error: str = "") -> HTMLResponse:
+    what = "sign out all your other devices" if then == "others" else "sign that device out"
     return page(
-        "Your devices",
-        f"<h1>Your devices</h1><p>Signed in as <b>{html.escape(me.user_id)}</b>.</p>"
-        f'<ul id="devices">{items}</ul>'
-        '<button id="sign-out-others" onclick="revoke(\'/account/sessions\')">'
-        "Sign out all other devices</button>"
-        '<form method="post" action="/logout"><button type="submit">Sign out</button></form>'
-        "<script>async function revoke(url){"
-        "await fetch(url,{method:'DELETE'});location.reload()}</script>",
+        "Confirm it's you",
+        "<h1>Confirm it's you</h1>"
+        f"<p>To {what}, enter your password again.</p>"
+        + (f'<p class="error" role="alert">{html.escape(error)}</p>' if error else "")
+        + '<form method="post" action="/confirm"><p><label>Password <input name="password" '
+        'type="password" required autofocus autocomplete="current-password"></label></p>'
+        f'<input type="hidden" name="then" value="{"others" if then == "others" else "device"}">'
+        '<button type="submit">Confirm</button> <a href="/devices">Cancel</a></form>',
+        401 if error else 200,
     )
 
 
-def _device_item(info: SessionInfo) -> str:
-    label = html.escape(info.device.label if info.device else "Unknown device")
-    seen = info.last_seen_at.strftime("%Y-%m-%d %H:%M UTC")
-    details = f"{label} · {html.escape(info.ip or 'unknown IP')} · last active {seen}"
-    if info.current:
-        return f'<li class="this" data-id="{info.public_id}">{details} — This device</li>'
-    button = f"<button onclick=\"revoke('/account/sessions/{info.public_id}')\">Sign out</button>"
-    return f'<li data-id="{info.public_id}">{details} {button}</li>'
+class Account:
+    """The pages that need the demo's passwords or alerts."""
+
+    def __init__(self, passwords: Passwords, alerts: SignInAlerts) -> None:
+        self.passwords = passwords
+        self.alerts = alerts
+
+    async def sign_in(self, request: Request) -> Response:
+        form = await _form(request)
+        name = form.get("name", "").strip()[:64]
+        password = form.get("password", "")
+        if not name or not password:
+            return sign_in_page(name, "Enter your name and password.")
+        if not await self.passwords.sign_in(name, password):
+            return sign_in_page(name, "Wrong name or password.")
+        await login(request, name, remember="remember" in form)
+        return RedirectResponse("/devices", status_code=303)
+
+    async def confirm_form(self, request: Request) -> Response:
+        if _signed_in(request) is None:
+            return RedirectResponse("/login", status_code=303)
+        return confirm_page(request.query_params.get("then", "others"))
+
+    async def confirm(self, request: Request) -> Response:
+        me = _signed_in(request)
+        if me is None or me.user_id is None:
+            return RedirectResponse("/login", status_code=303)
+        form = await _form(request)
+        if not await self.passwords.check(me.user_id, form.get("password", "")):
+            return confirm_page(form.get("then", "others"), "Wrong password.")
+        await reauthenticate(request)
+        request.session["flash"] = "Password confirmed: you can sign other devices out now."
+        return RedirectResponse("/devices", status_code=303)
+
+    async def devices(self, request: Request) -> Response:
+        me = _signed_in(request)
+        if me is None or me.user_id is None:
+            return RedirectResponse("/login", status_code=303)
+        now = datetime.fromtimestamp(session_config(request).clock(), tz=timezone.utc)
+        sessions = await user_sessions(request).list_sessions(me.user_id, current=me.public_id)
+        flash = request.session.pop("flash", None)
+        others = len(sessions) > 1
+        return page(
+            "Where you're signed in",
+            "<h1>Where you're signed in</h1>"
+            f"<p>Signed in as <b>{html.escape(me.user_id)}</b>.</p>"
+            + (f'<p class="flash" role="status">{html.escape(flash)}</p>' if flash else "")
+            + _alerts(self.alerts.recent(me.user_id), now)
+            + f'<ul id="devices">{"".join(_device(info, now) for info in sessions)}</ul>'
+            + (
+                '<p><button id="sign-out-others" onclick="revoke(\'/account/sessions\', '
+                "'others')\">Sign out all other devices</button></p>"
+                if others
+                else ""
+            )
+            + '<form method="post" action="/logout"><button type="submit">Sign out</button></form>'
+            + REVOKE_SCRIPT,
+        )
+
+
+# Ending another session needs a recent password: on 403 reauthentication_required, ask for it.
+REVOKE_SCRIPT = """<script>
+async function revoke(url, then) {
+  const response = await fetch(url, {method: 'DELETE'});
+  if (response.status === 403) {
+    const body = await response.json().catch(() => ({}));
+    if (body.error === 'reauthentication_required') {
+      location.assign('/confirm?then=' + then);
+      return;
+    }
+  }
+  location.reload();
+}
+</script>"""
+
+
+def _alerts(events: list[SessionEvent], now: datetime) -> str:
+    if not events:
+        return ""
+    items = ""
+    for event in events[:3]:
+        at = datetime.fromtimestamp(event.at, tz=timezone.utc)
+        items += (
+            f"<li><b>{html.escape(event.device_label or 'Unknown device')}</b> · "
+            f"{_where(event.location, event.ip)} · {_time(at, _ago(at, now))}</li>"
+        )
+    return (
+        '<section id="new-sign-ins" class="notice" role="status">'
+        "<h2>New sign-in to your account</h2>"
+        f"<ul>{items}</ul><p>Not you? Sign that device out below.</p></section>"
+    )
+
+
+def _device(info: SessionInfo, now: datetime) -> str:
+    kind = info.device.kind if info.device else "other"
+    label = info.device.label if info.device else "Unknown device"
+    seen = "Active now" if now - info.last_seen_at < ACTIVE_NOW else _ago(info.last_seen_at, now)
+    badges = ' <span class="badge">This device</span>' if info.current else ""
+    if info.new_device and now - info.created_at < NEW_FOR:
+        badges += ' <span class="badge new">New</span>'
+    button = (
+        ""
+        if info.current
+        else f"<button onclick=\"revoke('/account/sessions/{info.public_id}', 'device')\">"
+        "Sign out</button>"
+    )
+    return (
+        f'<li{" class=this" if info.current else ""} data-id="{info.public_id}">'
+        f'<span class="glyph" role="img" aria-label="{kind}" title="{kind}">{GLYPHS[kind]}</span>'
+        f'<div class="grow"><b class="label">{html.escape(label)}</b>{badges}'
+        f'<div class="meta">{_where(info.location, info.ip)} · '
+        f"{_time(info.last_seen_at, seen)}</div></div>{button}</li>"
+    )
+
+
+def _where(location: str | None, ip: str | None) -> str:
+    return html.escape(" · ".join(part for part in (location, ip or "unknown IP") if part))
+
+
+def _time(at: datetime, text: str) -> str:
+    exact = at.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return f'<time datetime="{at.strftime("%Y-%m-%dT%H:%M:%SZ")}" title="{exact}">{text}</time>'
+
+
+def _ago(then: datetime, now: datetime) -> str:
+    """ "just now", "1 minute ago", "3 hours ago", "2 days ago"."""
+    seconds = max((now - then).total_seconds(), 0)
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            count = int(seconds // size)
+            return f"{count} {unit}{'s' if count != 1 else ''} ago"
+    return "just now"
+
+
+def _signed_in(request: Request) -> SessionInfo | None:
+    me = get_session(request)
+    return me if me is not None and me.user_id is not None else None
+
+
+async def _form(request: Request) -> dict[str, str]:
+    form = parse_qs((await request.body()).decode("utf-8", "replace"))
+    return {name: values[0] for name, values in form.items()}
 
 
 async def read_session(request: Request) -> Response:
@@ -165,6 +379,11 @@ def session_options(environ: Mapping[str, str]) -> dict[str, Any]:
                 options[option] = int(environ[variable])
             except ValueError:
                 raise ConfigurationError(f"{variable} must be whole seconds") from None
+    if environ.get("SESSIONWARD_LOCATION_HEADER"):
+        try:
+            options["locate"] = header_locator(environ["SESSIONWARD_LOCATION_HEADER"])
+        except ValueError as error:
+            raise ConfigurationError(f"SESSIONWARD_LOCATION_HEADER: {error}") from None
     return options
 
 
@@ -176,22 +395,31 @@ def _store(environ: Mapping[str, str]) -> Store:
     return RedisStore.from_url(url) if url else MemoryStore()
 
 
-def create_app(environ: Mapping[str, str] = os.environ) -> SessionMiddleware:
-    """Wrap the routes in the middleware directly, so bad settings fail at import, not later."""
+def create_app(
+    environ: Mapping[str, str] = os.environ, *, clock: Callable[[], float] = time.time
+) -> SessionMiddleware:
+    """Wrap the routes in the middleware directly, so bad settings fail at import, not later.
+
+    `clock` is for tests that move time (past the recent-sign-in window, say)."""
+    alerts = SignInAlerts()
+    account = Account(Passwords(), alerts)
     routes = Starlette(
         routes=[
             Route("/", home),
             Route("/login", sign_in_form, methods=["GET"]),
-            Route("/login", sign_in, methods=["POST"]),
+            Route("/login", account.sign_in, methods=["POST"]),
             Route("/logout", sign_out, methods=["POST"]),
-            Route("/devices", devices),
-            Mount("/account", routes=device_routes()),
+            Route("/confirm", account.confirm_form, methods=["GET"]),
+            Route("/confirm", account.confirm, methods=["POST"]),
+            Route("/devices", account.devices),
+            Mount("/account", routes=device_routes(recent_auth=RECENT_AUTH)),
             Route("/session", read_session, methods=["GET"]),
             Route("/session", merge_session, methods=["POST"]),
             Route("/session", clear_session, methods=["DELETE"]),
         ]
     )
-    return SessionMiddleware(routes, **session_options(environ))
+    options = session_options(environ)
+    return SessionMiddleware(routes, events=Events([alerts]), clock=clock, **options)
 
 
 try:

@@ -6,6 +6,7 @@ import importlib
 import os
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 from types import ModuleType
 
@@ -13,8 +14,9 @@ import httpx
 import pytest
 import redis
 
+from sessionward import ConfigurationError
 from tests.apps import SECRET
-from tests.conftest import client_for
+from tests.conftest import Clock, client_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -90,6 +92,21 @@ def test_end_to_end_under_uvicorn_with_redis(served_example: str, redis_url: str
     assert 0 < stored.pttl(keys[0]) <= 14 * 24 * 3600 * 1000
 
 
+LAPTOP = {"user-agent": "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"}
+PHONE = {
+    "user-agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+}
+BROWSER_POST = {"origin": "https://testserver"}  # what a browser sends with a same-origin form
+
+
+async def sign_in(
+    client: httpx.AsyncClient, name: str, password: str = "correct horse", remember: bool = True
+) -> httpx.Response:
+    form = {"name": name, "password": password, **({"remember": "on"} if remember else {})}
+    return await client.post("/login", data=form, headers=BROWSER_POST)
+
+
 @pytest.mark.anyio
 async def test_sign_in_and_the_devices_page(example: ModuleType) -> None:
     app = example.create_app({"SESSIONWARD_SECRET_KEYS": SECRET})
@@ -97,12 +114,130 @@ async def test_sign_in_and_the_devices_page(example: ModuleType) -> None:
         assert (await laptop.get("/devices")).headers["location"] == "/login"
         assert "<form" in (await laptop.get("/login")).text
         for client in (laptop, phone):
-            signed_in = await client.post("/login", data={"name": "ada <b>"})
+            signed_in = await sign_in(client, "ada <b>")
             assert signed_in.headers["location"] == "/devices"
         page = (await laptop.get("/devices")).text
         assert "ada &lt;b&gt;" in page
-        assert page.count("<li") == 2
+        assert page.count("<li class=this") + page.count("<li data-id") == 2
         assert page.count("This device") == 1
         assert page.count(">Sign out</button>") == 2  # one other device, and sign out
-        assert (await laptop.post("/logout")).headers["location"] == "/login"
+        assert "Sign out all other devices" in page
+        assert (await laptop.post("/logout", headers=BROWSER_POST)).headers["location"] == "/login"
         assert (await laptop.get("/devices")).headers["location"] == "/login"
+
+
+@pytest.mark.anyio
+async def test_a_wrong_password_is_refused(example: ModuleType) -> None:
+    app = example.create_app({"SESSIONWARD_SECRET_KEYS": SECRET})
+    async with client_for(app) as owner, client_for(app) as stranger:
+        assert (await sign_in(owner, "ada", "correct horse")).status_code == 303  # registers
+        refused = await sign_in(stranger, "ada", "battery staple")
+        assert refused.status_code == 401
+        assert "Wrong name or password." in refused.text
+        assert (await stranger.get("/devices")).headers["location"] == "/login"
+        assert (await sign_in(stranger, "ada", "")).status_code == 401
+        assert (await sign_in(stranger, "ada", "correct horse")).status_code == 303
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("remember", [True, False])
+async def test_keep_me_signed_in_decides_whether_the_cookie_outlives_the_browser(
+    example: ModuleType, remember: bool
+) -> None:
+    app = example.create_app({"SESSIONWARD_SECRET_KEYS": SECRET})
+    async with client_for(app) as browser:
+        assert 'name="remember" checked' in (await browser.get("/login")).text
+        cookie = (await sign_in(browser, "ada", remember=remember)).headers["set-cookie"]
+    assert cookie.startswith("__Host-session=")
+    assert ("Max-Age=" in cookie) is remember
+    assert "expires=" not in cookie.lower() or remember
+
+
+@pytest.mark.anyio
+async def test_signing_other_devices_out_asks_for_the_password_again(
+    example: ModuleType, clock: Clock
+) -> None:
+    app = example.create_app({"SESSIONWARD_SECRET_KEYS": SECRET}, clock=clock)
+    async with client_for(app) as laptop, client_for(app) as phone:
+        await sign_in(laptop, "ada")
+        await sign_in(phone, "ada")
+        clock.advance(example.RECENT_AUTH + 1)  # the sign-in no longer counts as recent
+
+        refused = await laptop.delete("/account/sessions", headers=BROWSER_POST)
+        assert refused.status_code == 403
+        assert refused.json()["error"] == "reauthentication_required"
+        assert "location.assign('/confirm?then=' + then)" in (await laptop.get("/devices")).text
+        assert "enter your password again" in (await laptop.get("/confirm?then=others")).text
+        wrong = await laptop.post("/confirm", data={"password": "nope"}, headers=BROWSER_POST)
+        assert (wrong.status_code, "Wrong password." in wrong.text) == (401, True)
+        assert (await laptop.delete("/account/sessions", headers=BROWSER_POST)).status_code == 403
+
+        confirmed = await laptop.post(
+            "/confirm", data={"password": "correct horse"}, headers=BROWSER_POST
+        )
+        assert confirmed.headers["location"] == "/devices"
+        assert "Password confirmed" in (await laptop.get("/devices")).text
+        ended = await laptop.delete("/account/sessions", headers=BROWSER_POST)
+        assert ended.json() == {"revoked": 1}
+        assert (await phone.get("/devices")).headers["location"] == "/login"
+        assert (await phone.get("/confirm")).headers["location"] == "/login"
+
+
+@pytest.mark.anyio
+async def test_the_devices_page_shows_kind_place_and_when_each_device_was_active(
+    example: ModuleType, clock: Clock
+) -> None:
+    environment = {
+        "SESSIONWARD_SECRET_KEYS": SECRET,
+        "SESSIONWARD_LOCATION_HEADER": "cf-ipcountry",
+        "SESSIONWARD_TRUSTED_PROXIES": "127.0.0.1/32",  # httpx's ASGI client's address
+    }
+    app = example.create_app(environment, clock=clock)
+    async with client_for(app) as laptop, client_for(app) as phone:
+        laptop.headers.update({**LAPTOP, "cf-ipcountry": "FR"})
+        phone.headers.update({**PHONE, "x-forwarded-for": "203.0.113.9", "cf-ipcountry": "JP"})
+        await sign_in(phone, "ada")
+        clock.advance(3 * 3600 + 60)
+        await sign_in(laptop, "ada")
+        page = (await laptop.get("/devices")).text
+    this, other = page.split("<li")[1:3]  # most recently active first
+    for shown in ("💻", "Firefox 133 on Linux", "This device", "FR · 127.0.0.1", ">Active now<"):
+        assert shown in this
+    for shown in ("📱", "Safari on iPhone", "JP · 203.0.113.9", ">3 hours ago</time>"):
+        assert shown in other
+    assert "This device" not in other
+    then = datetime.fromtimestamp(clock.now - 3 * 3600 - 60, tz=timezone.utc)
+    assert f'datetime="{then:%Y-%m-%dT%H:%M:%SZ}" title="{then:%Y-%m-%d %H:%M:%S} UTC"' in other
+
+
+@pytest.mark.anyio
+async def test_the_notice_lists_a_sign_in_from_a_new_device(example: ModuleType) -> None:
+    app = example.create_app({"SESSIONWARD_SECRET_KEYS": SECRET})
+    async with client_for(app) as laptop, client_for(app) as phone:
+        laptop.headers.update(LAPTOP)
+        phone.headers.update(PHONE)
+        await sign_in(laptop, "ada")
+        assert "Safari on iPhone" not in (await laptop.get("/devices")).text
+        await sign_in(phone, "ada")
+        page = (await laptop.get("/devices")).text
+        await sign_in(phone, "ada")  # the same phone again: nothing new
+        again = (await laptop.get("/devices")).text
+    notice = page.split('<section id="new-sign-ins"')[1].split("</section>")[0]
+    assert "New sign-in to your account" in notice
+    assert "Safari on iPhone</b> · 127.0.0.1 · <time" in notice
+    assert again.count("Safari on iPhone</b> · 127.0.0.1") == page.count(
+        "Safari on iPhone</b> · 127.0.0.1"
+    )
+    assert 'class="badge new">New</span>' in page
+
+
+def test_the_location_header_is_configured_only_when_named(example: ModuleType) -> None:
+    assert "locate" not in example.session_options({"SESSIONWARD_SECRET_KEYS": SECRET})
+    named = example.session_options(
+        {"SESSIONWARD_SECRET_KEYS": SECRET, "SESSIONWARD_LOCATION_HEADER": "cf-ipcountry"}
+    )
+    assert named["locate"].__qualname__ == "header_locator('cf-ipcountry')"
+    with pytest.raises(ConfigurationError, match="SESSIONWARD_LOCATION_HEADER"):
+        example.session_options(
+            {"SESSIONWARD_SECRET_KEYS": SECRET, "SESSIONWARD_LOCATION_HEADER": "bad: name"}
+        )
