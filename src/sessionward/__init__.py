@@ -4,6 +4,7 @@ from .addresses import TrustedProxies
 from .auth import get_session, login, logout, refresh_token, regenerate, user_sessions
 from .bearer import BearerClaims, BearerSigner, JWTKey
 from .config import SessionConfig
+from .device_ids import DeviceCookie, new_device_id
 from .devices import Device, parse_user_agent
 from .events import Events, SessionEvent
 from .exceptions import (
@@ -19,10 +20,10 @@ from .middleware import SessionMiddleware
 from .record import SessionRecord
 from .routes import device_routes
 from .session import Session
-from .stores import MemoryStore, RedisStore, Store
+from .stores import DeviceEntry, MemoryStore, RedisStore, Store
 from .tokens import CookieSigner
 from .transports import BearerTransport, CookieTransport
-from .users import SessionInfo, UserSessions
+from .users import KnownDevice, SessionInfo, UserSessions
 
 __all__ = [
     "BearerClaims",
@@ -32,10 +33,13 @@ __all__ = [
     "CookieSigner",
     "CookieTransport",
     "Device",
+    "DeviceCookie",
+    "DeviceEntry",
     "Events",
     "ExpiredToken",
     "InvalidToken",
     "JWTKey",
+    "KnownDevice",
     "MemoryStore",
     "RedisStore",
     "Session",
@@ -55,6 +59,7 @@ __all__ = [
     "get_session",
     "login",
     "logout",
+    "new_device_id",
     "parse_user_agent",
     "refresh_token",
     "regenerate",
