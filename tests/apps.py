@@ -22,6 +22,7 @@ from sessionward import (
     logout,
     refresh_token,
 )
+from sessionward.stores import DeviceEntry
 
 SECRET = "test-secret-key-0123456789abcdefghijkl"
 COOKIE = "__Host-session"  # the default name of a Secure cookie for the whole site
@@ -163,6 +164,29 @@ class RecordingStore:
     ) -> None:
         self.calls.append("index_update")
         await self.inner.index_update(user_id, scores, remove)
+
+    async def device_seen(
+        self,
+        user_id: str,
+        hashes: Sequence[str],
+        label: str,
+        location: str | None,
+        now_ms: int,
+        ttl_ms: int,
+        max_devices: int,
+    ) -> tuple[bool, bool]:
+        self.calls.append("device_seen")
+        return await self.inner.device_seen(
+            user_id, hashes, label, location, now_ms, ttl_ms, max_devices
+        )
+
+    async def devices_read(self, user_id: str) -> list[DeviceEntry]:
+        self.calls.append("devices_read")
+        return await self.inner.devices_read(user_id)
+
+    async def devices_forget(self, user_id: str, hashes: Collection[str] | None) -> int:
+        self.calls.append("devices_forget")
+        return await self.inner.devices_forget(user_id, hashes)
 
     async def aclose(self) -> None:
         await self.inner.aclose()

@@ -13,6 +13,7 @@ from .auth import (
 )
 from .bearer import BearerClaims, BearerSigner, JWTKey
 from .config import SessionConfig
+from .device_ids import DeviceCookie, new_device_id
 from .devices import Device, parse_user_agent
 from .events import Events, SessionEvent
 from .exceptions import (
@@ -28,10 +29,10 @@ from .middleware import SessionMiddleware
 from .record import SessionRecord
 from .routes import device_routes
 from .session import Session
-from .stores import MemoryStore, RedisStore, Store
+from .stores import DeviceEntry, MemoryStore, RedisStore, Store
 from .tokens import CookieSigner
 from .transports import BearerTransport, CookieTransport
-from .users import SessionInfo, UserSessions
+from .users import KnownDevice, SessionInfo, UserSessions
 
 __all__ = [
     "BearerClaims",
@@ -41,10 +42,13 @@ __all__ = [
     "CookieSigner",
     "CookieTransport",
     "Device",
+    "DeviceCookie",
+    "DeviceEntry",
     "Events",
     "ExpiredToken",
     "InvalidToken",
     "JWTKey",
+    "KnownDevice",
     "MemoryStore",
     "RedisStore",
     "Session",
@@ -64,6 +68,7 @@ __all__ = [
     "get_session",
     "login",
     "logout",
+    "new_device_id",
     "parse_user_agent",
     "reauthenticate",
     "recently_authenticated",

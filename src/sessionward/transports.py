@@ -48,6 +48,9 @@ class CookieTransport:
         # A fixed max_age counts from the last change, so the cookie goes out on each.
         self.slides = isinstance(max_age, int)
         self.secure = secure
+        # Kept so that companion cookies (the device cookie) can share the session's scope.
+        self.path, self.domain, self.same_site = path, domain, same_site
+        self.partitioned = partitioned
         self._name_bytes = name.encode("latin-1")
         self._path = path
         self._flags = _flags(domain, same_site, http_only, partitioned, secure)
@@ -86,16 +89,19 @@ class CookieTransport:
         return f"{self.name}=null; path={self._path}; {expired}{self._flags}"
 
 
-def default_cookie_name(*, secure: bool, path: str, domain: str | None) -> str:
+def default_cookie_name(
+    *, secure: bool, path: str, domain: str | None, stem: str = "session"
+) -> str:
     """`__Host-session` wherever the prefix is allowed, else `__Secure-session`, else `session`.
 
     A `__Host-` cookie can only be set by this host over https for the whole site, so no
     sibling subdomain and no plain-http page can plant one in a visitor's browser (a planted
-    session id is the start of session fixation).
+    session id is the start of session fixation). `stem` names other cookies the same way
+    (`__Host-device`).
     """
     if not secure:
-        return "session"
-    return "__Host-session" if path == "/" and domain is None else "__Secure-session"
+        return stem
+    return f"__Host-{stem}" if path == "/" and domain is None else f"__Secure-{stem}"
 
 
 def _flags(

@@ -1,4 +1,5 @@
-"""A user's sessions: the per-user index, the device list, and signing sessions out.
+"""A user's sessions: the per-user index, the device list, signing sessions out, and the
+devices the user has signed in from (to tell a sign-in from a new one).
 
 `UserSessions` is the server-side API. The middleware keeps one (reach it from a handler with
 `user_sessions(request)`); build another on the same store for work outside requests, such as
@@ -14,15 +15,21 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .config import SessionConfig
+from .device_ids import DEVICE_COOKIE_MAX_AGE
 from .devices import Device
 from .events import EventType, SessionEvent
 from .record import SessionRecord
-from .stores import Store
+from .stores import DeviceEntry, Store
 
 _PUBLIC_ID = re.compile(r"[0-9a-f]{64}")  # fullmatch: "$" would let "\n" through
 # A sign-in indexes its session just before storing it (so a crash leaves a stale entry, never
 # an unindexed session). A listing in between must not drop that entry as stale.
 SIGN_IN_GRACE_MS = 60_000
+# A known device is forgotten when its cookie would be: 400 days after its last sign-in.
+KNOWN_DEVICE_TTL = DEVICE_COOKIE_MAX_AGE
+MAX_KNOWN_DEVICES = 50  # and as many locations; the least recently seen go first
+# Labels and locations are shown, not parsed: stored at most this long.
+MAX_DEVICE_TEXT = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +94,33 @@ class SessionInfo:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class KnownDevice:
+    """A device the user has signed in from. `id` is the HMAC the store keeps, which names
+    it publicly (to forget it) without revealing the device id its cookie carries."""
+
+    id: str
+    first_seen: datetime
+    last_seen: datetime
+    label: str
+    location: str | None
+
+    @classmethod
+    def from_entry(cls, entry: DeviceEntry) -> KnownDevice:
+        first_seen, last_seen = _datetime(entry.first_seen_ms), _datetime(entry.last_seen_ms)
+        return cls(entry.hash, first_seen, last_seen, entry.label, entry.location)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "id": self.id,
+            "label": self.label,
+            "location": self.location,
+            "first_seen": self.first_seen.isoformat(),
+            "last_seen": self.last_seen.isoformat(),
+        }
+
+
 class UserSessions:
     """List, revoke and cap a user's sessions, reading only that user's index: never a SCAN.
 
@@ -138,6 +172,44 @@ class UserSessions:
         ending = [(key, record) for key, record in held if key != keep]
         await self._end(ending, user_id, "session.revoked", also_unindex=stale)
         return len(ending)
+
+    async def see_device(
+        self,
+        user_id: str,
+        hashes: Sequence[str],
+        label: str,
+        location: str | None,
+        now_ms: int,
+    ) -> tuple[bool, bool]:
+        """Record a sign-in from the device known by `hashes` (`DeviceCookie.hashes`); return
+        `(new_device, new_location)`. One round trip. The user's log then lives
+        `KNOWN_DEVICE_TTL` more, and keeps the `MAX_KNOWN_DEVICES` most recently seen."""
+        if not hashes:
+            raise ValueError("hashes is empty: pass DeviceCookie.hashes(device_id)")
+        ttl_ms = KNOWN_DEVICE_TTL * 1000
+        label, place = _storable(label), None if location is None else _storable(location)
+        return await self.store.device_seen(
+            user_id, hashes, label, place, now_ms, ttl_ms, MAX_KNOWN_DEVICES
+        )
+
+    async def known_devices(self, user_id: str) -> list[KnownDevice]:
+        """The devices the user has signed in from, most recently seen first."""
+        entries = await self.store.devices_read(user_id)
+        entries.sort(key=lambda entry: (entry.last_seen_ms, entry.hash), reverse=True)
+        return [KnownDevice.from_entry(entry) for entry in entries]
+
+    async def forget_device(self, user_id: str, device: str | KnownDevice) -> bool:
+        """Forget one known device (by its public id): its next sign-in counts as new.
+        `False` if the user has no such device. Its sessions are not signed out."""
+        device_id = device.id if isinstance(device, KnownDevice) else device
+        if not isinstance(device_id, str) or not _PUBLIC_ID.fullmatch(device_id):
+            return False
+        return await self.store.devices_forget(user_id, [device_id]) > 0
+
+    async def forget_devices(self, user_id: str) -> int:
+        """Forget every known device and location of the user (account deletion); return how
+        many devices went. `revoke_all` keeps them: signing out is not forgetting."""
+        return await self.store.devices_forget(user_id, None)
 
     async def add(self, user_id: str, key: str, now_ms: int) -> None:
         """Index a newly signed-in session (before it exists: a stale entry is harmless)."""
@@ -232,6 +304,11 @@ class UserSessions:
 
 
 _LAST_MS = 253_402_300_799_000  # 9999-12-31T23:59:59Z: a corrupt record's time stops here
+
+
+def _storable(text: str) -> str:
+    """`text` capped in length, any lone surrogate replaced: every store can keep it."""
+    return text[:MAX_DEVICE_TEXT].encode("utf-8", "replace").decode("utf-8")
 
 
 def _datetime(epoch_ms: int) -> datetime:

@@ -1,7 +1,7 @@
 """Session stores: the `Store` protocol and its in-memory and Redis implementations."""
 
-from .base import Store
+from .base import DeviceEntry, Store
 from .memory import MemoryStore
 from .redis import RedisStore
 
-__all__ = ["MemoryStore", "RedisStore", "Store"]
+__all__ = ["DeviceEntry", "MemoryStore", "RedisStore", "Store"]

@@ -10,7 +10,7 @@ which caps a record's own `m:idle` and stands in for a record that has none.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from ..exceptions import SessionError
 
@@ -81,9 +81,57 @@ class Store(Protocol):
         """Set the scores of some sessions and drop others from the user's index, in one step."""
         ...
 
+    # The per-user known-device log: the devices (by the HMACs of their device ids, see
+    # `sessionward.device_ids`) and the places a user has signed in from, kept so that a
+    # sign-in from a new one can be told apart. Lives `ttl_ms` after the user's last sign-in.
+
+    async def device_seen(
+        self,
+        user_id: str,
+        hashes: Sequence[str],
+        label: str,
+        location: str | None,
+        now_ms: int,
+        ttl_ms: int,
+        max_devices: int,
+    ) -> tuple[bool, bool]:
+        """Record a sign-in from the device known by any of `hashes`, in one atomic step.
+
+        `hashes[0]` is the device's hash under the current key; an entry found under another
+        (a key since rotated out of first place) moves to it, keeping its first sighting.
+        Sets the entry's last sighting, label and location, and the location's last sighting;
+        past `max_devices` devices (or as many locations) the least recently seen go. The log
+        then expires `ttl_ms` from now. Returns `(new_device, new_location)`: no entry held
+        any of `hashes`; `location` is not `None` and was not among the user's locations.
+        An unreadable entry counts as absent.
+        """
+        ...
+
+    async def devices_read(self, user_id: str) -> list[DeviceEntry]:
+        """The user's known devices, in no particular order, without touching the log.
+
+        Unreadable entries are left out.
+        """
+        ...
+
+    async def devices_forget(self, user_id: str, hashes: Collection[str] | None) -> int:
+        """Forget some of the user's devices, or with `None` the whole log (devices and
+        locations, for account deletion); return how many devices went."""
+        ...
+
     async def aclose(self) -> None:
         """Release connections; the store is not used afterwards."""
         ...
+
+
+class DeviceEntry(NamedTuple):
+    """One device in a user's known-device log, as a store returns it."""
+
+    hash: str  # the HMAC of the device id under the key current at its last sighting
+    first_seen_ms: int
+    last_seen_ms: int
+    label: str
+    location: str | None
 
 
 def too_large(size: int, limit: int) -> SessionError:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from ..exceptions import ConfigurationError
 from ..record import (
@@ -27,7 +28,7 @@ from ..record import (
     remaining_ms,
     stored_int,
 )
-from .base import too_large
+from .base import DeviceEntry, too_large
 
 
 @dataclass(slots=True)
@@ -81,6 +82,16 @@ class _Index:
     deadline_ms: int
 
 
+@dataclass(slots=True)
+class _DeviceLog:
+    """A user's known devices and locations, each dict in order of last sighting (a sighting
+    re-inserts its entry), so the least recently seen is always the first."""
+
+    devices: dict[str, DeviceEntry]
+    places: dict[str, int]
+    deadline_ms: int
+
+
 class MemoryStore:
     """Sessions in a dict ordered by last use, so expired ones are found at the front.
 
@@ -99,6 +110,7 @@ class MemoryStore:
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._anonymous: OrderedDict[str, None] = OrderedDict()  # their keys, in the same order
         self._indexes: dict[str, _Index] = {}
+        self._device_logs: dict[str, _DeviceLog] = {}
         self._index_adds_to_sweep = _SWEEP_EVERY
         self._now_ms = 0  # the latest time any call told us about
 
@@ -205,10 +217,57 @@ class MemoryStore:
         if not index.scores:
             del self._indexes[user_id]
 
+    async def device_seen(
+        self,
+        user_id: str,
+        hashes: Sequence[str],
+        label: str,
+        location: str | None,
+        now_ms: int,
+        ttl_ms: int,
+        max_devices: int,
+    ) -> tuple[bool, bool]:
+        self._now_ms = max(self._now_ms, now_ms)
+        log = self._live_device_log(user_id)
+        if log is None:
+            log = self._device_logs[user_id] = _DeviceLog({}, {}, 0)
+        found = [entry for h in hashes if (entry := log.devices.pop(h, None)) is not None]
+        first_ms = min((entry.first_seen_ms for entry in found), default=now_ms)
+        log.devices[hashes[0]] = DeviceEntry(hashes[0], first_ms, now_ms, label, location)
+        new_location = location is not None and location not in log.places
+        if location is not None:
+            log.places.pop(location, None)
+            log.places[location] = now_ms
+        _keep_latest(log.devices, max_devices)
+        _keep_latest(log.places, max_devices)
+        log.deadline_ms = now_ms + ttl_ms
+        return not found, new_location
+
+    async def devices_read(self, user_id: str) -> list[DeviceEntry]:
+        log = self._live_device_log(user_id)
+        return [] if log is None else list(log.devices.values())
+
+    async def devices_forget(self, user_id: str, hashes: Collection[str] | None) -> int:
+        log = self._live_device_log(user_id)
+        if log is None:
+            return 0
+        if hashes is None:
+            del self._device_logs[user_id]
+            return len(log.devices)
+        return sum(log.devices.pop(h, None) is not None for h in set(hashes))
+
     async def aclose(self) -> None:
         self._entries.clear()
         self._anonymous.clear()
         self._indexes.clear()
+        self._device_logs.clear()
+
+    def _live_device_log(self, user_id: str) -> _DeviceLog | None:
+        log = self._device_logs.get(user_id)
+        if log is not None and log.deadline_ms <= self._now_ms:
+            del self._device_logs[user_id]
+            return None
+        return log
 
     def _live_index(self, user_id: str) -> _Index | None:
         index = self._indexes.get(user_id)
@@ -218,11 +277,14 @@ class MemoryStore:
         return index
 
     def _sweep_indexes(self) -> None:
-        """Drop every index past its deadline, not only those someone reads."""
+        """Drop every index and device log past its deadline, not only those someone reads."""
         now_ms = self._now_ms
         for user_id in [u for u, index in self._indexes.items() if index.deadline_ms <= now_ms]:
             del self._indexes[user_id]
-        self._index_adds_to_sweep = max(_SWEEP_EVERY, len(self._indexes))
+        logs = self._device_logs
+        for user_id in [u for u, log in logs.items() if log.deadline_ms <= now_ms]:
+            del logs[user_id]
+        self._index_adds_to_sweep = max(_SWEEP_EVERY, len(self._indexes) + len(logs))
 
     def _live_entry(self, key: str, now_ms: int) -> _Entry | None:
         self._now_ms = max(self._now_ms, now_ms)
@@ -260,6 +322,12 @@ class MemoryStore:
             if first.deadline_ms > now_ms:
                 return
             self._forget(key)
+
+
+def _keep_latest(seen: dict[str, Any], limit: int) -> None:
+    """Drop the least recently seen entries (the first ones) past `limit`."""
+    while len(seen) > limit:
+        del seen[next(iter(seen))]
 
 
 def _data_size(fields: Mapping[str, str]) -> int:

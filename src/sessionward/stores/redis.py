@@ -2,7 +2,11 @@
 
 Layout: `<prefix>s:{<sha256 of the session id>}` is a hash with a `d:<key>` field per session
 key and `m:<name>` meta fields; `<prefix>u:{<user id>}` is a sorted set of a user's session
-hashes scored by last activity.
+hashes scored by last activity; `<prefix>k:{<user id>}` is a user's known-device log, a hash
+with `d:<device hash>` -> `<first seen ms>|<last seen ms>|<JSON [label, location]>` per
+device (the HMAC of its device id, see `sessionward.device_ids`) and `l:<location>` -> `<last
+seen ms>` per place signed in from. The log shares the index's hash tag, so both sit on the
+user's one slot, and expires a device cookie's lifetime after the last sign-in.
 
 Cluster-safe by construction, so one code path serves `redis.asyncio.Redis` and
 `RedisCluster` alike: every script and every pipeline step names exactly one key (the `{...}`
@@ -28,17 +32,23 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
 from ..exceptions import StoreUnavailable
-from ..record import RECORD_FIELDS, changes_lifetimes
-from .base import too_large
+from ..record import RECORD_FIELDS, changes_lifetimes, stored_int
+from .base import DeviceEntry, too_large
 
-# The liveness rule of `sessionward.record.remaining_ms`, in Lua, shared by both scripts below
-# (tests/test_record.py pins it to the Python original). `whole` reads a stored number the way
-# `record.stored_int` does: plain digits only, so both stores agree on a corrupt record.
-LIVENESS = """
+# `whole` reads a stored number the way `record.stored_int` does: plain digits only, so both
+# stores agree on a corrupt record.
+WHOLE = """
 local function whole(text)
   if text and #text <= 15 and string.match(text, '^%d+$') then return tonumber(text) end
   return nil
 end
+"""
+
+# The liveness rule of `sessionward.record.remaining_ms`, in Lua, shared by both scripts below
+# (tests/test_record.py pins it to the Python original).
+LIVENESS = (
+    WHOLE
+    + """
 -- The session's own idle TTL, never longer than the configured one (`own_idle_ttl_ms`).
 local function own_idle(text, configured)
   return math.min(whole(text) or configured, configured)
@@ -49,6 +59,7 @@ local function remaining(now, seen, expires, idle)
   return math.min(idle, expires - now)
 end
 """
+)
 
 # KEYS[1]: the session hash. ARGV[1]: now (ms). ARGV[2]: the configured idle TTL (ms): the cap
 # on the record's own `m:idle`, and the idle TTL of a record without one (written by 0.1).
@@ -167,6 +178,76 @@ redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[2]) - ttl)
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
 return 1
+"""
+
+# KEYS[1]: a user's known-device log. ARGV[1]: now (ms). ARGV[2]: TTL (ms). ARGV[3]: the most
+# devices kept, and the most locations. ARGV[4]: the JSON [label, location] that ends the
+# entry. ARGV[5]: '1' with a location in ARGV[6], '0' without. ARGV[7..]: the device's hashes,
+# the current key's first. Returns {new device, new location} as 1/0.
+# Entries under any of the hashes merge into the first (key rotation), keeping the earliest
+# first sighting; one whose times cannot be read counts as absent and is overwritten. Past
+# the cap, the least recently seen devices and locations go (unreadable ones first), never the
+# ones just seen. A script, so two sign-ins at once cannot both count a device as new, and one
+# round trip. Sent with EVAL, like INDEX_ADD: sign-in is rare.
+DEVICE_SEEN = (
+    WHOLE
+    + """
+local key, now, cap = KEYS[1], ARGV[1], tonumber(ARGV[3])
+local current, place = 'd:' .. ARGV[7], nil
+local function times(entry)
+  local first, last = string.match(entry or '', '^(%d+)|(%d+)|')
+  return whole(first), whole(last)
+end
+local first
+for i = 7, #ARGV do
+  local field = 'd:' .. ARGV[i]
+  local found = times(redis.call('HGET', key, field))
+  if found and (not first or found < first) then first = found end
+  if field ~= current then redis.call('HDEL', key, field) end
+end
+redis.call('HSET', key, current, (first and string.format('%d', first) or now) .. '|' .. now
+  .. '|' .. ARGV[4])
+local new_place = 0
+if ARGV[5] == '1' then
+  place = 'l:' .. ARGV[6]
+  new_place = redis.call('HSET', key, place, now)
+end
+local function trim(list, keep)
+  if #list <= keep then return end
+  table.sort(list, function(a, b)
+    if a[2] ~= b[2] then return a[2] < b[2] end
+    return a[1] < b[1]
+  end)
+  for i = 1, #list - keep do redis.call('HDEL', key, list[i][1]) end
+end
+if redis.call('HLEN', key) > cap then
+  local devices, places = {}, {}
+  local fields = redis.call('HGETALL', key)
+  for i = 1, #fields, 2 do
+    local name, kind = fields[i], string.sub(fields[i], 1, 2)
+    if kind == 'd:' and name ~= current then
+      local _, last = times(fields[i + 1])
+      table.insert(devices, {name, last or -1})
+    elseif kind == 'l:' and name ~= place then
+      table.insert(places, {name, whole(fields[i + 1]) or -1})
+    end
+  end
+  trim(devices, cap - 1)
+  trim(places, place and cap - 1 or cap)
+end
+redis.call('PEXPIRE', key, ARGV[2])
+return {first and 0 or 1, new_place}
+"""
+)
+
+# KEYS[1]: a user's known-device log. Deletes it; returns how many devices it held.
+DEVICES_FORGET_ALL = """
+local count = 0
+for _, name in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if string.sub(name, 1, 2) == 'd:' then count = count + 1 end
+end
+redis.call('DEL', KEYS[1])
+return count
 """
 
 # What "the store is unavailable" means: the request gets a 503, not a 500. Beyond a dead or
@@ -406,8 +487,63 @@ class RedisStore:
                 pipe.zrem(index, *remove)
             await pipe.execute()
 
+    def device_log_key(self, user_id: str) -> str:
+        return f"{self.prefix}k:{{{user_id}}}"
+
+    async def device_seen(
+        self,
+        user_id: str,
+        hashes: Sequence[str],
+        label: str,
+        location: str | None,
+        now_ms: int,
+        ttl_ms: int,
+        max_devices: int,
+    ) -> tuple[bool, bool]:
+        tail = json.dumps([label, location])
+        place: list[str | int] = [0, ""] if location is None else [1, location]
+        args = [now_ms, ttl_ms, max_devices, tail, *place, *hashes]
+        async with self._call:
+            new_device, new_location = await self.client.eval(
+                DEVICE_SEEN, 1, self.device_log_key(user_id), *args
+            )
+        return bool(new_device), bool(new_location)
+
+    async def devices_read(self, user_id: str) -> list[DeviceEntry]:
+        async with self._call:
+            fields = await self.client.hgetall(self.device_log_key(user_id))
+        entries = (_device_entry(_text(name), _text(value)) for name, value in fields.items())
+        return [entry for entry in entries if entry is not None]
+
+    async def devices_forget(self, user_id: str, hashes: Collection[str] | None) -> int:
+        key = self.device_log_key(user_id)
+        async with self._call:
+            if hashes is None:
+                return int(await self.client.eval(DEVICES_FORGET_ALL, 1, key))
+            if not hashes:
+                return 0
+            return int(await self.client.hdel(key, *{f"d:{h}" for h in hashes}))
+
     async def aclose(self) -> None:
         await self.client.aclose()
+
+
+def _device_entry(name: str, value: str) -> DeviceEntry | None:
+    """A `d:` field of a device log as an entry; `None` for other fields and unreadable ones."""
+    if not name.startswith("d:"):
+        return None
+    first, _, rest = value.partition("|")
+    last, _, tail = rest.partition("|")
+    first_ms, last_ms = stored_int(first), stored_int(last)
+    try:
+        label, location = json.loads(tail)
+    except (ValueError, TypeError):  # not JSON, or not a pair
+        return None
+    if first_ms is None or last_ms is None or not isinstance(label, str):
+        return None
+    if location is not None and not isinstance(location, str):
+        return None
+    return DeviceEntry(name[2:], first_ms, last_ms, label, location)
 
 
 def _record(row: list[bytes | str | None]) -> dict[str, str] | None:

@@ -1,0 +1,113 @@
+"""The device cookie: a long-lived, signed random id that recognises a browser across sign-ins.
+
+A session cookie dies with its session; this one outlives sign-out so that the next sign-in
+from the same browser is known, and one from a browser never seen before can be told to the
+user ("a new device signed in to your account"). It carries no session and grants nothing:
+it only lets the server say "seen before". Stores never hold the id itself, only
+`DeviceCookie.hashes`, HMACs under the secret keys, since a bearer client's own device id may
+be guessable and a leaked Redis dump must not name the ids to plant.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Sequence
+
+from itsdangerous import Signer
+from starlette.types import Scope
+
+from .tokens import normalise_secret_keys
+from .transports import CookieTransport, default_cookie_name
+
+DEVICE_ID_BYTES = 32
+# Browsers cap a cookie's lifetime at 400 days (RFC 6265bis); asking for more gets 400.
+DEVICE_COOKIE_MAX_AGE = 400 * 24 * 3600
+# Its own salt: a device cookie never verifies as a session cookie, nor one as the other.
+_DEVICE_SALT = b"sessionward.device"
+# Keys the stored HMACs, so they share nothing with a signature made with the same secret.
+_HASH_SALT = b"sessionward.device-hash"
+# What `new_device_id` writes (43 characters), with room for longer ids; nothing else is read.
+_DEVICE_ID = re.compile(r"[A-Za-z0-9_-]{22,86}")
+
+
+def new_device_id() -> str:
+    """A fresh device id: 32 random bytes, base64url without padding."""
+    return secrets.token_urlsafe(DEVICE_ID_BYTES)
+
+
+class DeviceCookie:
+    """The device cookie, scoped like the session cookie: same Secure, path, domain, SameSite
+    and partitioning, so it reaches exactly the pages the session does.
+
+    Named `__Host-device`, `__Secure-device` or `device` by the rule that names the session
+    cookie. HttpOnly, 400 days. Signed with the session's secret keys under a salt of its own:
+    the first key signs, every key verifies.
+    """
+
+    def __init__(
+        self, session_cookie: CookieTransport, secret_keys: str | bytes | Sequence[str | bytes]
+    ) -> None:
+        keys = normalise_secret_keys(secret_keys)
+        secure, path, domain = session_cookie.secure, session_cookie.path, session_cookie.domain
+        self._cookie = CookieTransport(
+            name=default_cookie_name(secure=secure, path=path, domain=domain, stem="device"),
+            max_age=DEVICE_COOKIE_MAX_AGE,
+            path=path,
+            domain=domain,
+            same_site=session_cookie.same_site,
+            secure=secure,
+            http_only=True,
+            partitioned=session_cookie.partitioned,
+        )
+        self.name = self._cookie.name
+        self._signers = [
+            Signer(key, salt=_DEVICE_SALT, digest_method=hashlib.sha256) for key in keys
+        ]
+        self._hash_macs = [
+            hmac.new(hmac.digest(key, _HASH_SALT, "sha256"), digestmod=hashlib.sha256)
+            for key in keys
+        ]
+
+    def read(self, scope: Scope) -> str | None:
+        """The device id in the first cookie of our name that verifies, or `None`.
+
+        Garbage, oversize, tampered or forged values are skipped, never an error.
+        """
+        for token in self._cookie.read(scope):
+            device_id = self._verify(token)
+            if device_id is not None:
+                return device_id
+        return None
+
+    def set_cookie(self, device_id: str) -> str:
+        """A `Set-Cookie` value carrying `device_id`, signed with the first key, for 400 days."""
+        if not _DEVICE_ID.fullmatch(device_id):  # it goes into a header: nothing else may
+            raise ValueError("device_id must come from new_device_id() or DeviceCookie.read()")
+        signature = self._signers[0].get_signature(device_id).decode("ascii")
+        return self._cookie.set_cookie(f"{device_id}.{signature}", DEVICE_COOKIE_MAX_AGE)
+
+    def hashes(self, device_id: str) -> list[str]:
+        """What a store keeps for `device_id`: its HMAC-SHA256 (hex) under each key, current
+        key first. Looking a device up by all of them keeps it known across key rotation."""
+        value = device_id.encode("utf-8", "surrogatepass")  # a bearer client's id: any text
+        found = []
+        for keyed in self._hash_macs:
+            mac = keyed.copy()
+            mac.update(value)
+            found.append(mac.hexdigest())
+        return found
+
+    def _verify(self, token: str) -> str | None:
+        device_id, dot, given = token.rpartition(".")
+        if not dot or not token.isascii() or not _DEVICE_ID.fullmatch(device_id):
+            return None
+        # Compared as text with the one spelling we write: base64 leaves spare bits in its
+        # last character, so any change to the cookie is a rejection.
+        signature = given.encode("ascii")
+        for signer in self._signers:
+            if hmac.compare_digest(signer.get_signature(device_id), signature):
+                return device_id
+        return None
