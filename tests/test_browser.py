@@ -1,12 +1,15 @@
-"""The "Your devices" page in a real headless Chromium: two devices, one signs the other out."""
+"""The "Where you're signed in" page in a real headless Chromium: two devices (two browser
+contexts with their own user-agents and cookies), one signs the other out."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Iterator
 
 import pytest
+import redis
 
 from tests.redis_server import require_redis
 
@@ -49,11 +52,25 @@ def chromium() -> Iterator[Browser]:
         browser.close()
 
 
-def sign_in(page: Page, base_url: str, name: str) -> None:
+PASSWORD = "correct horse battery staple"
+
+
+def sign_in(page: Page, base_url: str, name: str, *, remember: bool = True) -> None:
     page.goto(base_url + "/login")
     page.fill("input[name=name]", name)
+    page.fill("input[name=password]", PASSWORD)
+    page.set_checked("input[name=remember]", remember)
     page.click("button[type=submit]")
     page.wait_for_url(base_url + "/devices")
+
+
+def age_every_sign_in(redis_url: str, seconds: int) -> None:
+    """Move each stored session's last sign-in back in time, as if it were that old."""
+    then_ms = str(int((time.time() - seconds) * 1000))
+    with redis.Redis.from_url(redis_url) as stored:
+        for key in stored.scan_iter(match="sessionward:s:*"):
+            if stored.type(key) == b"hash" and stored.hexists(key, "m:auth"):
+                stored.hset(key, "m:auth", then_ms)
 
 
 def test_sign_out_another_device_from_the_devices_page(
@@ -85,3 +102,62 @@ def test_sign_out_another_device_from_the_devices_page(
     assert on_phone.url == served_example + "/login"  # the phone is signed out
     laptop.close()
     phone.close()
+
+
+def test_signing_all_other_devices_out_asks_for_the_password_first(
+    chromium: Browser, served_example: str, redis_url: str
+) -> None:
+    laptop = chromium.new_context(user_agent=LAPTOP_AGENT)
+    phone = chromium.new_context(user_agent=PHONE_AGENT)
+    on_laptop, on_phone = laptop.new_page(), phone.new_page()
+    sign_in(on_laptop, served_example, "ada")
+    sign_in(on_phone, served_example, "ada")
+
+    on_laptop.reload()
+    this_device = on_laptop.locator("#devices li.this")
+    other = on_laptop.locator("#devices li:not(.this)")
+    assert this_device.locator(".glyph").inner_text() == "💻"
+    assert other.locator(".glyph").inner_text() == "📱"
+    for device in (this_device, other):
+        assert "Active now" in device.inner_text()
+        assert device.locator("time").get_attribute("datetime") is not None
+        assert device.locator(".badge.new").inner_text() == "New"
+    assert "This device" in this_device.inner_text()
+    assert "This device" not in other.inner_text()
+    notice = on_laptop.locator("#new-sign-ins")
+    assert "New sign-in to your account" in notice.inner_text()
+    assert "Safari on iPhone" in notice.inner_text()
+
+    age_every_sign_in(redis_url, 600)  # the sign-in no longer opens the gate
+    on_laptop.click("#sign-out-others")
+    on_laptop.wait_for_url(served_example + "/confirm?then=others")
+    on_laptop.fill("input[name=password]", PASSWORD)
+    on_laptop.click("button[type=submit]")
+    on_laptop.wait_for_url(served_example + "/devices")
+    assert "Password confirmed" in on_laptop.locator(".flash").inner_text()
+    assert on_laptop.locator("#devices li").count() == 2  # nothing ended yet
+
+    with on_laptop.expect_navigation():
+        on_laptop.click("#sign-out-others")
+    assert on_laptop.locator("#devices li").count() == 1
+    assert on_laptop.locator("#sign-out-others").count() == 0
+
+    on_phone.reload()
+    assert on_phone.url == served_example + "/login"  # the phone is signed out
+    laptop.close()
+    phone.close()
+
+
+@pytest.mark.parametrize("remember", [True, False])
+def test_keep_me_signed_in_decides_whether_the_cookie_outlives_the_browser(
+    chromium: Browser, served_example: str, remember: bool
+) -> None:
+    context = chromium.new_context(user_agent=LAPTOP_AGENT)
+    sign_in(context.new_page(), served_example, "ada", remember=remember)
+    (cookie,) = context.cookies()
+    assert cookie["name"] == "__Host-session"
+    if remember:
+        assert cookie["expires"] > time.time() + 29 * 24 * 3600
+    else:
+        assert cookie["expires"] == -1  # a session cookie: gone when the browser closes
+    context.close()
