@@ -72,7 +72,9 @@ async def timed(tally: Tally, request: Awaitable[httpx.Response]) -> httpx.Respo
 async def device_step(device: Device, name: str, step: int, tally: Tally) -> None:
     client = device.client
     if device.written is None:
-        await timed(tally, client.post("/login", data={"name": name}))
+        form = {"name": name, "password": f"{name} password", "remember": "on"}
+        origin = {"origin": str(client.base_url).rstrip("/")}
+        await timed(tally, client.post("/login", data=form, headers=origin))
     read = await timed(tally, client.get("/session"))
     acknowledged = device.written
     if read is not None and read.status_code == 200 and acknowledged is not None:
