@@ -39,6 +39,7 @@ async def login(
     remember: bool = True,
     idle_ttl: int | None = None,
     absolute_ttl: int | None = None,
+    device_id: None = None,
 ) -> None: ...
 
 
@@ -52,6 +53,7 @@ async def login(
     remember: bool = True,
     idle_ttl: int | None = None,
     absolute_ttl: int | None = None,
+    device_id: str | None = None,
 ) -> str: ...
 
 
@@ -64,6 +66,7 @@ async def login(
     remember: bool = True,
     idle_ttl: int | None = None,
     absolute_ttl: int | None = None,
+    device_id: str | None = None,
 ) -> str | None:
     """Sign `user_id` in.
 
@@ -78,13 +81,36 @@ async def login(
     `remember=False` (an unticked "keep me signed in") makes the cookie last only until the
     browser closes. `idle_ttl` and `absolute_ttl` (seconds) give this one session shorter
     lifetimes than the middleware's, which cap them.
+
+    Each sign-in is checked against the devices the account has used: the `session.login`
+    event and `SessionInfo.new_device` say when it is the first from this one. A browser is
+    recognised by a long-lived device cookie set here; a bearer client by the `device_id` it
+    passes (an install id, say; stored only as an HMAC), or else by its user-agent.
     """
     _check_user_id(user_id)
     choices = _choices(remember, idle_ttl, absolute_ttl)
     if transport == "bearer":
-        return await _login_bearer(connection, user_id, choices)
+        return await _login_bearer(connection, user_id, choices, _device_id(device_id))
+    if device_id is not None:
+        raise ValueError(
+            "device_id is for bearer clients: a browser is recognised by its device cookie"
+        )
     await _login_cookie(connection, user_id, keep, choices)
     return None
+
+
+MAX_DEVICE_ID_LENGTH = 512
+
+
+def _device_id(device_id: object) -> str | None:
+    if device_id is None:
+        return None
+    if not isinstance(device_id, str) or not device_id or len(device_id) > MAX_DEVICE_ID_LENGTH:
+        raise ValueError(
+            f"device_id must be a non-empty str of at most {MAX_DEVICE_ID_LENGTH} characters, "
+            f"not {device_id!r:.80}"
+        )
+    return device_id
 
 
 def _choices(remember: bool, idle_ttl: int | None, absolute_ttl: int | None) -> SignInChoices:
@@ -195,12 +221,19 @@ async def _login_cookie(
     await current.sign_in(user_id, keep=keep, choices=choices)
 
 
-async def _login_bearer(connection: HTTPConnection, user_id: str, choices: SignInChoices) -> str:
+async def _login_bearer(
+    connection: HTTPConnection, user_id: str, choices: SignInChoices, device_id: str | None
+) -> str:
     current = _current(connection)
     core = current.core
     bearer = core.config.bearer_transport()
     signed_in = await core.sign_in(
-        user_id, current.client, transport="bearer", values={}, choices=choices
+        user_id,
+        current.client,
+        transport="bearer",
+        values={},
+        choices=choices,
+        device_id=device_id,
     )
     now = signed_in.record.created_at_ms / 1000
     return bearer.signer.issue(signed_in.session_id, user_id, now=now)

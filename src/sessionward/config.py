@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Literal
 
 from .addresses import TrustedProxies
+from .device_ids import DeviceCookie
 from .events import Events
 from .exceptions import ConfigurationError
 from .locations import Locate
@@ -73,7 +74,9 @@ class SessionConfig:
             raise ConfigurationError(
                 f"on_store_error must be '503' or 'anonymous', not {on_store_error!r}"
             )
+        self._secret_keys = secret_keys
         self._signer = CookieSigner(secret_keys) if secret_keys is not None else None
+        self._device_cookie: DeviceCookie | None = None
         self.store: Store = store if store is not None else _default_store(clock)
         self.cookie = cookie if cookie is not None else CookieTransport()
         self.bearer = bearer
@@ -100,6 +103,17 @@ class SessionConfig:
                 "signing cookies needs secret_keys: pass SessionConfig(secret_keys=[...])"
             )
         return self._signer
+
+    @property
+    def device_cookie(self) -> DeviceCookie:
+        """The long-lived cookie that recognises a browser at its next sign-in (`device_ids`)."""
+        if self._device_cookie is None:
+            if self._secret_keys is None:
+                raise ConfigurationError(
+                    "recognising devices needs secret_keys: pass SessionConfig(secret_keys=[...])"
+                )
+            self._device_cookie = DeviceCookie(self.cookie, self._secret_keys)
+        return self._device_cookie
 
     def bearer_transport(self) -> BearerTransport:
         """The bearer transport, or a `ConfigurationError` that says how to add one."""

@@ -14,7 +14,7 @@ from typing import NamedTuple
 from .client import Client
 from .config import SessionConfig
 from .events import EventType
-from .record import TRANSPORT, USER, SessionRecord, data_fields, readable
+from .record import LABEL, TRANSPORT, USER, SessionRecord, data_fields, readable
 from .tokens import new_session_id, session_hash
 from .users import UserSessions
 
@@ -132,19 +132,27 @@ class SessionCore:
         replacing: tuple[str, SessionRecord] | None = None,
         adopt: Callable[[SignedIn], None] | None = None,
         choices: SignInChoices = DEFAULT_CHOICES,
+        device_id: str | None = None,
     ) -> SignedIn:
         """Store a new session for `user_id` holding `values`; end the one it replaces.
 
-        Order: index first (a crash leaves a stale entry, never an unindexed session), then
-        the session, which `adopt` hands to the request at once (should a later step fail,
-        the request holds the session that exists), then the old session is deleted, the
-        event sent, and the limit applied.
+        `device_id` names the device across sign-ins (the device cookie's id, or a bearer
+        client's own); the user's log of known devices says whether it is new. Without one,
+        the device is known by its user-agent: a client that sends none cannot make each
+        sign-in look new.
+
+        Order: the device log (a crash after it leaves only a sighting), the index (a crash
+        leaves a stale entry, never an unindexed session), then the session, which `adopt`
+        hands to the request at once (should a later step fail, the request holds the
+        session that exists), then the old session is deleted, the event sent, and the
+        limit applied.
         """
         now_ms = self.config.now_ms()
         first_ip = replacing[1].first_ip if replacing is not None else None
         record = self.new_record(
             client, now_ms, user_id=user_id, transport=transport, first_ip=first_ip, choices=choices
         )
+        new_location = await self._see_device(user_id, client, record, device_id)
         session_id = new_session_id()
         key = session_hash(session_id)
         await self.users.add(user_id, key, now_ms)
@@ -155,9 +163,23 @@ class SessionCore:
             adopt(signed_in)
         if replacing is not None:
             await self.end(*replacing, event=None)
-        await self.users.emit("session.login", key, record)
+        await self.users.emit("session.login", key, record, new_location=new_location)
         await self.users.enforce_limit(user_id, key, record.created_at_ms)
         return signed_in
+
+    async def _see_device(
+        self, user_id: str, client: Client, record: SessionRecord, device_id: str | None
+    ) -> bool:
+        """Log the sign-in's device for the user and mark the record if the device is new;
+        return whether the place is new."""
+        identity = device_id if device_id is not None else "user-agent:" + client.agent_hash
+        hashes = self.config.device_cookie.hashes(identity)
+        label = (record.device_fields or {}).get(LABEL) or "Unknown device"
+        new_device, new_location = await self.users.see_device(
+            user_id, hashes, label, record.location, record.created_at_ms
+        )
+        record.new_device = new_device
+        return new_location
 
     async def regenerate(
         self,

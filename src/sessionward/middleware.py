@@ -222,6 +222,8 @@ class SessionMiddleware:
                 cookie = await current.save()
                 if cookie is not None:
                     headers = [*message.get("headers", []), (b"set-cookie", cookie.encode())]
+                    if current.device_cookie is not None:
+                        headers.append((b"set-cookie", current.device_cookie.encode()))
                     message = {**message, "headers": headers}
                 accepted = current.answered = True
             await send(message)
@@ -250,6 +252,8 @@ def _add_headers(message: Message, current: RequestSession, cookie: str | None) 
     if cookie is not None:
         headers = MutableHeaders(scope=message)
         headers.append("set-cookie", cookie)
+        if current.device_cookie is not None:
+            headers.append("set-cookie", current.device_cookie)
         headers["cache-control"] = _private(headers.get("cache-control", ""))
 
 

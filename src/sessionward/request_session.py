@@ -13,6 +13,7 @@ from collections.abc import Collection
 
 from .client import Client
 from .core import DEFAULT_CHOICES, Loaded, SessionCore, SignedIn, SignInChoices
+from .device_ids import new_device_id
 from .events import EventType
 from .exceptions import SessionError, StoreUnavailable
 from .record import AGENT, DATA_PREFIX, IP, SessionRecord, data_fields, data_of
@@ -58,6 +59,7 @@ class RequestSession:
         self.cross_site = cross_site
         self.send_cookie = resign  # (re)send the cookie: signed with an old key, or a new id
         self.expire_cookie = False  # tell the browser to forget its cookie
+        self.device_cookie: str | None = None  # a `Set-Cookie` for the device cookie, at sign-in
         self.answered = False  # the response started (or the websocket was accepted)
 
     @property
@@ -179,10 +181,13 @@ class RequestSession:
             keep = False
         self._keep_only(keep)
         values, size = self._serialised()
+        device_cookie = self.core.config.device_cookie
+        device_id = device_cookie.read(self.client.scope) or new_device_id()
 
         def adopt(signed_in: SignedIn) -> None:
             self._adopt(signed_in.session_id, signed_in.key, signed_in.record, values, size)
             self.send_cookie = True
+            self.device_cookie = device_cookie.set_cookie(device_id)  # 400 more days
 
         await self.core.sign_in(
             user_id,
@@ -192,6 +197,7 @@ class RequestSession:
             replacing=old,
             adopt=adopt,
             choices=choices,
+            device_id=device_id,
         )
 
     async def regenerate(self, *, reauthenticated: bool = False) -> None:
