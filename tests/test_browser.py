@@ -154,8 +154,7 @@ def test_keep_me_signed_in_decides_whether_the_cookie_outlives_the_browser(
 ) -> None:
     context = chromium.new_context(user_agent=LAPTOP_AGENT)
     sign_in(context.new_page(), served_example, "ada", remember=remember)
-    (cookie,) = context.cookies()
-    assert cookie["name"] == "__Host-session"
+    (cookie,) = [cookie for cookie in context.cookies() if cookie["name"] == "__Host-session"]
     if remember:
         assert cookie["expires"] > time.time() + 29 * 24 * 3600
     else:
