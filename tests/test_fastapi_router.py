@@ -2,26 +2,37 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from fastapi import FastAPI, Request
 
-from sessionward import SessionMiddleware, Store, login
+from sessionward import SessionMiddleware, Store, login, reauthenticate
 from sessionward.fastapi_router import SessionList, device_router
 from tests.apps import SECRET
-from tests.conftest import client_for
+from tests.conftest import Clock, client_for
 
 pytestmark = pytest.mark.anyio
 
 
-def build_fastapi(store: Store) -> FastAPI:
+def build_fastapi(
+    store: Store, clock: Clock | None = None, recent_auth: float | None = None
+) -> FastAPI:
     app = FastAPI()
-    app.add_middleware(SessionMiddleware, store=store, secret_keys=[SECRET])
-    app.include_router(device_router(), prefix="/account")
+    app.add_middleware(
+        SessionMiddleware, store=store, secret_keys=[SECRET], clock=clock or time.time
+    )
+    app.include_router(device_router(recent_auth=recent_auth), prefix="/account")
 
     @app.post("/login/{user}")
     async def sign_in(user: str, request: Request) -> dict[str, str]:
         await login(request, user)
         return {"user": user}
+
+    @app.post("/reauthenticate")
+    async def confirm(request: Request) -> dict[str, bool]:
+        await reauthenticate(request)
+        return {"confirmed": True}
 
     return app
 
@@ -52,3 +63,22 @@ async def test_the_router_lists_and_revokes(store: Store) -> None:
         assert (await phone.get("/account/sessions")).status_code == 401
         again = await laptop.delete("/account/sessions", headers=origin)
         assert again.json() == {"revoked": 0}
+
+
+async def test_the_router_asks_for_a_recent_sign_in_to_end_others(
+    store: Store, clock: Clock
+) -> None:
+    app = build_fastapi(store, clock, recent_auth=60)
+    origin = {"origin": "https://testserver"}
+    async with client_for(app) as laptop, client_for(app) as phone:
+        await phone.post("/login/ada")
+        await laptop.post("/login/ada")
+        clock.advance(61)
+        refused = await laptop.delete("/account/sessions", headers=origin)
+        await laptop.post("/reauthenticate", headers=origin)
+        allowed = await laptop.delete("/account/sessions", headers=origin)
+    assert refused.status_code == 403
+    assert refused.json()["error"] == "reauthentication_required"
+    assert allowed.json() == {"revoked": 1}
+    documented = app.openapi()["paths"]["/account/sessions"]["delete"]["responses"]["403"]
+    assert "reauthentication_required" in documented["description"]

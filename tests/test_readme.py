@@ -45,3 +45,26 @@ async def test_the_fastapi_quick_start_keeps_a_cart() -> None:
         await client.post("/cart/1")
         response = await client.post("/cart/2")
     assert response.json() == {"cart": [1, 2]}
+
+
+@pytest.mark.anyio
+async def test_the_account_security_example_guards_with_a_recent_sign_in() -> None:
+    (source,) = [block for block in BLOCKS if "recent_auth=300" in block and "def alert" in block]
+    namespace = run_block(source)
+    origin = {"origin": "https://testserver"}
+    async with client_for(namespace["app"]) as client:
+        signed_in = await client.post("/login", json={"user": "ada"}, headers=origin)
+        recent = await client.post("/email", headers=origin)
+        wrong = await client.post("/confirm", json={"password": "guess"}, headers=origin)
+        right = await client.post(
+            "/confirm", json={"password": "correct horse battery staple"}, headers=origin
+        )
+    (session_cookie,) = [
+        cookie
+        for cookie in signed_in.headers.get_list("set-cookie")
+        if cookie.startswith("__Host-session=")
+    ]
+    assert "max-age" not in session_cookie.lower()  # the box was left unticked
+    assert recent.json() == {"changed": True}
+    assert wrong.status_code == 403
+    assert right.json() == {"confirmed": True}
