@@ -56,8 +56,15 @@ class ErrorModel(BaseModel):
 _NOT_SIGNED_IN: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorModel, "description": "Not signed in"}
 }
+
+
+class RefusedModel(BaseModel):
+    error: str
+    detail: str
+
+
 _REFUSED: dict[int | str, dict[str, Any]] = {
-    403: {"model": ErrorModel, "description": "Cross-origin request refused"}
+    403: {"model": RefusedModel, "description": "Cross-origin request refused"}
 }
 
 
