@@ -21,6 +21,7 @@ SENT_BY_ANOTHER_SITE = (
 ORIGIN_IS_NOT_HOST = "its Origin header names another site than this one (the Host header)"
 _SAME_ORIGIN = (b"same-origin", b"none")  # `none`: the user typed the URL or used a bookmark
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_READ = frozenset({b"sec-fetch-site", b"origin", b"host"})
 
 
 def cross_origin(headers: Iterable[tuple[bytes, bytes]], trusted: frozenset[str]) -> str | None:
@@ -51,15 +52,12 @@ def _read(
 ) -> tuple[bytes | None, bytes | None, bytes | None]:
     """`Sec-Fetch-Site`, `Origin` and `Host`, the first of each (as Go's `Header.Get`); an
     empty one counts as absent, as in Go."""
-    fetch_site = origin = host = None
+    first: dict[bytes, bytes] = {}
     for name, value in headers:
-        if name == b"sec-fetch-site" and fetch_site is None:
-            fetch_site = value
-        elif name == b"origin" and origin is None:
-            origin = value
-        elif name == b"host" and host is None:
-            host = value
-    return fetch_site or None, origin or None, host or None
+        if name in _READ:
+            first.setdefault(name, value)
+    get = first.get
+    return get(b"sec-fetch-site") or None, get(b"origin") or None, get(b"host") or None
 
 
 def _authority(origin: bytes) -> bytes:
