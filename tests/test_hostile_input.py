@@ -34,6 +34,7 @@ HEADER_NAMES = [
     b"host",
     b"origin",
     b"referer",
+    b"sec-fetch-site",
 ]
 header_values = st.one_of(
     st.binary(max_size=300),

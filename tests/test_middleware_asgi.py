@@ -440,24 +440,28 @@ def test_a_store_outlives_the_event_loops_of_several_test_clients(fresh_store: S
     assert loose.get("/session").json() == {"a": 1, "b": 2}
 
 
+@pytest.mark.parametrize("csrf", [True, False])  # no form token covers a handshake
 @pytest.mark.parametrize(
-    ("origin", "sees_the_session"),
+    ("headers", "sees_the_session"),
     [
-        (None, True),  # not a browser: browsers always send Origin on a handshake
-        ("http://testserver", True),
-        ("https://app.example.com", True),  # trusted below
-        ("https://evil.example", False),
-        ("null", False),
+        ({}, True),  # not a browser: browsers always send Origin on a handshake
+        ({"origin": "http://testserver"}, True),
+        ({"origin": "https://app.example.com"}, True),  # trusted below
+        ({"origin": "https://app.example.com", "sec-fetch-site": "cross-site"}, True),
+        ({"origin": "http://testserver", "sec-fetch-site": "same-origin"}, True),
+        ({"origin": "https://evil.example"}, False),
+        ({"origin": "null"}, False),
+        ({"origin": "http://chat.testserver", "sec-fetch-site": "same-site"}, False),
+        ({"origin": "http://testserver", "sec-fetch-site": "cross-site"}, False),
     ],
 )
 def test_a_websocket_from_a_foreign_origin_gets_no_session(
-    fresh_store: Store, origin: str | None, sees_the_session: bool
+    fresh_store: Store, headers: dict[str, str], sees_the_session: bool, csrf: bool
 ) -> None:
     """Cross-site websocket hijacking: the browser sends the cookie whoever opens the socket."""
-    app = websocket_app(fresh_store, trusted_origins=["https://app.example.com"])
+    app = websocket_app(fresh_store, trusted_origins=["https://app.example.com"], csrf=csrf)
     with TestClient(app) as client:
         client.post("/", json={"user": "ada"})
-        headers = {"origin": origin} if origin is not None else {}
         with client.websocket_connect("/ws", headers=headers) as websocket:
             seen = websocket.receive_json()
             websocket.send_text("from the socket")

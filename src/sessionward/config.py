@@ -13,11 +13,12 @@ from collections.abc import Callable, Sequence
 from typing import Literal
 
 from .addresses import TrustedProxies
+from .csrf import ExemptPaths
 from .device_ids import DeviceCookie
 from .events import Events
 from .exceptions import ConfigurationError
 from .locations import Locate
-from .origins import trusted_netlocs
+from .origins import browser_origins
 from .record import DEFAULT_IDLE_TTL_MS
 from .stores import MemoryStore, Store
 from .tokens import CookieSigner
@@ -52,6 +53,8 @@ class SessionConfig:
         max_sessions_per_user: int | None = None,
         trusted_proxies: TrustedProxies | Sequence[str] = (),
         trusted_origins: Sequence[str] = (),
+        csrf: bool = True,
+        csrf_exempt: Sequence[str] = (),
         events: Events | None = None,
         on_store_error: StoreErrorPolicy = "503",
         locate: Locate | None = None,
@@ -87,9 +90,13 @@ class SessionConfig:
         if not isinstance(trusted_proxies, TrustedProxies):
             trusted_proxies = TrustedProxies(trusted_proxies)
         self.trusted_proxies = trusted_proxies
-        # Sites besides this one whose pages may use the session cookie for what changes
-        # state (the device routes) and to open websockets: host[:port] of each.
-        self.trusted_origins = trusted_netlocs(trusted_origins)
+        # Sites besides this one whose pages may send unsafe requests and open websockets
+        # with the session cookie, as their `Origin` headers spell them.
+        self.trusted_origins = browser_origins(trusted_origins)
+        if not isinstance(csrf, bool):
+            raise ConfigurationError(f"csrf must be True or False, not {csrf!r}")
+        self.csrf = csrf  # refuse unsafe requests from other sites' pages (`csrf.py`)
+        self.csrf_exempt = ExemptPaths(csrf_exempt)
         self.events = events if events is not None else Events()
         self.on_store_error = on_store_error
         # Where a client is, asked at sign-in and when a session's IP changes (`locations`).

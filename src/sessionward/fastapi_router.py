@@ -60,9 +60,16 @@ class ErrorModel(BaseModel):
 _NOT_SIGNED_IN: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorModel, "description": "Not signed in"}
 }
+
+
+class RefusedModel(BaseModel):
+    error: str
+    detail: str
+
+
 _REFUSED: dict[int | str, dict[str, Any]] = {
     403: {
-        "model": ErrorModel,
+        "model": RefusedModel,
         "description": "Cross-origin request refused, or (with recent_auth) "
         "reauthentication_required: sign in again before ending other sessions",
     }

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
-from starlette.datastructures import Headers, MutableHeaders
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .addresses import TrustedProxies
@@ -25,10 +25,11 @@ from .config import (
     StoreErrorPolicy,
 )
 from .core import SessionCore
+from .csrf import forbidden_json, refusal
 from .events import Events
 from .exceptions import ConfigurationError, InvalidToken, StoreUnavailable
 from .locations import Locate
-from .origins import same_origin
+from .origins import SAFE_METHODS
 from .request_session import RequestSession
 from .stores import Store
 from .tokens import session_hash
@@ -64,6 +65,8 @@ class SessionMiddleware:
         max_sessions_per_user: int | None = None,
         trusted_proxies: TrustedProxies | Sequence[str] = (),
         trusted_origins: Sequence[str] = (),
+        csrf: bool = True,
+        csrf_exempt: Sequence[str] = (),
         events: Events | None = None,
         on_store_error: StoreErrorPolicy = "503",
         locate: Locate | None = None,
@@ -86,6 +89,8 @@ class SessionMiddleware:
             max_sessions_per_user=max_sessions_per_user,
             trusted_proxies=trusted_proxies,
             trusted_origins=trusted_origins,
+            csrf=csrf,
+            csrf_exempt=csrf_exempt,
             events=events,
             on_store_error=on_store_error,
             locate=locate,
@@ -97,8 +102,15 @@ class SessionMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        client = Client(scope, self.config.trusted_proxies, self.config.locate)
         bearer_token = self._bearer_token(scope)
+        if (
+            scope["type"] == "http"
+            and scope["method"] not in SAFE_METHODS
+            and bearer_token is None
+            and await self._refused_cross_origin(scope, send)
+        ):
+            return
+        client = Client(scope, self.config.trusted_proxies, self.config.locate)
         try:
             if bearer_token is not None:
                 current = await self._load_bearer(client, bearer_token)
@@ -121,6 +133,21 @@ class SessionMiddleware:
         else:
             await self._serve_websocket(scope, receive, send, current)
 
+    async def _refused_cross_origin(self, scope: Scope, send: Send) -> bool:
+        """Answer 403 to an unsafe request from another site's page (see `csrf.py`); a
+        bearer token is no ambient credential, so bearer requests never come here."""
+        config = self.config
+        if not config.csrf:
+            return False
+        reason = refusal(scope, config.trusted_origins, config.csrf_exempt)
+        if reason is None:
+            return False
+        logger.info(
+            "sessionward: refused a cross-origin %s %r: %s", scope["method"], scope["path"], reason
+        )
+        await _respond(send, 403, forbidden_json(reason), b"application/json")
+        return True
+
     # -- load ------------------------------------------------------------------------------
 
     def _bearer_token(self, scope: Scope) -> str | None:
@@ -131,11 +158,14 @@ class SessionMiddleware:
         """The session of the first cookie that verifies and names a live cookie session.
 
         A websocket handshake from another site's page gets none: the browser sends the
-        cookie whichever page opens the socket (cross-site websocket hijacking).
+        cookie whichever page opens the socket (cross-site websocket hijacking). The same
+        rule as for unsafe requests, bar the method (a handshake is a GET), and kept with
+        `csrf=False`: no form token of the app's own covers a handshake.
         """
         config = self.config
-        if scope["type"] == "websocket" and not same_origin(
-            Headers(scope=scope), config.trusted_origins, unknown=True
+        if (
+            scope["type"] == "websocket"
+            and refusal(scope, config.trusted_origins, config.csrf_exempt) is not None
         ):
             logger.info("sessionward: a websocket from a foreign origin gets no session")
             return RequestSession(self.core, client, cross_site=True)

@@ -1,11 +1,14 @@
 """The end-user device list: see my signed-in sessions, sign one out, sign all others out.
 
-`device_routes()` returns plain Starlette routes to mount anywhere. State-changing requests
-made with the session cookie are checked for CSRF by origin: the `Origin` header (or, failing
-that, `Referer`) must name this host or one of `trusted_origins`. Browsers send `Origin` on
-every DELETE, so pages need no token; a request with neither header is refused, as a forged
-one cannot be told apart. Bearer requests skip the check: a bearer token is no ambient
-credential that a cross-site page could borrow.
+`device_routes()` returns plain Starlette routes to mount anywhere. Their `DELETE`s made with
+the session cookie are refused when a browser says another site's page sent them: the same
+rule (`origins.cross_origin`) the middleware applies to every unsafe request, checked here
+again so these routes stay protected under `SessionMiddleware(csrf=False)`, which an app
+with CSRF tokens of its own may choose (its tokens do not cover these routes), and whatever
+`csrf_exempt` says (no callback from another site has any business here). As with the
+middleware, a request without `Origin` and `Sec-Fetch-Site` is no browser's and passes.
+Bearer requests skip the check: a bearer token is no ambient credential that a cross-site
+page could borrow.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .auth import get_session, logout, recently_authenticated, session_config, user_sessions
-from .origins import same_origin, trusted_netlocs
+from .csrf import forbidden
+from .origins import browser_origins, cross_origin
 
 
 class DeviceEndpoints:
@@ -27,7 +31,7 @@ class DeviceEndpoints:
     def __init__(
         self, *, trusted_origins: Sequence[str] = (), recent_auth: float | None = None
     ) -> None:
-        self.trusted_origins = trusted_netlocs(trusted_origins)
+        self.trusted_origins = browser_origins(trusted_origins)
         if recent_auth is not None and (
             isinstance(recent_auth, bool)
             or not isinstance(recent_auth, (int, float))
@@ -80,10 +84,12 @@ class DeviceEndpoints:
         if me is None or me.user_id is None:
             return _not_signed_in()
         if changes_state and me.transport == "cookie":
-            # Ours and the middleware's: a forged request cannot name a site that is neither.
+            # Ours and the middleware's, merged. While the middleware's own check is on it
+            # runs first, so an origin trusted here alone gets in only where that one lets it.
             trusted = self.trusted_origins | session_config(request).trusted_origins
-            if not same_origin(request.headers, trusted, unknown=False):
-                return _cross_origin()
+            reason = cross_origin(request.scope["headers"], trusted)
+            if reason is not None:
+                return JSONResponse(forbidden(reason), status_code=403, headers=_PRIVATE)
         return _Me(me.user_id, me.public_id)
 
 
@@ -122,14 +128,6 @@ def _reauthenticate() -> Response:
             "error": "reauthentication_required",
             "detail": "confirm who you are again (password or second factor) and retry",
         },
-        status_code=403,
-        headers=_PRIVATE,
-    )
-
-
-def _cross_origin() -> Response:
-    return JSONResponse(
-        {"error": "cross-origin request refused (Origin or Referer must match this site)"},
         status_code=403,
         headers=_PRIVATE,
     )
