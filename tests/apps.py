@@ -123,9 +123,11 @@ class RecordingStore:
         self.inner = inner
         self.calls: list[str] = []
 
-    async def load(self, key: str, now_ms: int, idle_ttl_ms: int) -> dict[str, str] | None:
-        self.calls.append("load")
-        return await self.inner.load(key, now_ms, idle_ttl_ms)
+    async def load(
+        self, key: str, now_ms: int, idle_ttl_ms: int, *, touch: bool = True
+    ) -> dict[str, str] | None:
+        self.calls.append("load" if touch else "load untouched")
+        return await self.inner.load(key, now_ms, idle_ttl_ms, touch=touch)
 
     async def save(
         self,
@@ -137,10 +139,18 @@ class RecordingStore:
         *,
         create: bool,
         max_bytes: int | None = None,
+        touch: bool = True,
     ) -> bool:
-        self.calls.append("create" if create else "save")
+        self.calls.append("create" if create else "save" if touch else "save untouched")
         return await self.inner.save(
-            key, write, delete, now_ms, idle_ttl_ms, create=create, max_bytes=max_bytes
+            key,
+            write,
+            delete,
+            now_ms,
+            idle_ttl_ms,
+            create=create,
+            max_bytes=max_bytes,
+            touch=touch,
         )
 
     async def delete(self, *keys: str) -> None:

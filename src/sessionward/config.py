@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Literal
 
+from starlette.types import Scope
+
 from .addresses import TrustedProxies
 from .csrf import ExemptPaths
 from .device_ids import DeviceCookie
@@ -58,8 +60,14 @@ class SessionConfig:
         events: Events | None = None,
         on_store_error: StoreErrorPolicy = "503",
         locate: Locate | None = None,
+        count_as_activity: Callable[[Scope], bool] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        if count_as_activity is not None and not callable(count_as_activity):
+            raise ConfigurationError(
+                "count_as_activity must be a function (scope) -> bool, such as "
+                f"lambda scope: scope['path'] != '/api/poll', not {count_as_activity!r}"
+            )
         if locate is not None and not callable(locate):
             raise ConfigurationError(
                 f"locate must be a function (ip, headers) -> str | None, not {locate!r}"
@@ -101,6 +109,8 @@ class SessionConfig:
         self.on_store_error = on_store_error
         # Where a client is, asked at sign-in and when a session's IP changes (`locations`).
         self.locate = locate
+        # Which requests move a session's idle deadline; `None`: every request does.
+        self.count_as_activity = count_as_activity
         self.clock = clock
 
     @property

@@ -69,10 +69,17 @@ class SessionCore:
         self.config = config
         self.users = UserSessions(config)
 
-    async def load(self, key: str) -> Loaded | None:
-        """Load and touch a live session in one store call; `None` if it has ended."""
+    async def load(self, key: str, *, touch: bool = True) -> Loaded | None:
+        """Load and touch a live session in one store call; `None` if it has ended.
+
+        `touch=False`: the request does not count as activity (`count_as_activity`), so the
+        session's idle deadline and last activity stay where they are.
+        """
         config = self.config
-        fields = await config.store.load(key, config.now_ms(), config.idle_ttl_ms)
+        if touch:
+            fields = await config.store.load(key, config.now_ms(), config.idle_ttl_ms)
+        else:  # passed only when False: a custom store without `touch` keeps working
+            fields = await config.store.load(key, config.now_ms(), config.idle_ttl_ms, touch=False)
         if fields is None:
             return None
         # Checked now, parsed later: a request that was let in always has a record to read.

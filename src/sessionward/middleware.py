@@ -70,6 +70,7 @@ class SessionMiddleware:
         events: Events | None = None,
         on_store_error: StoreErrorPolicy = "503",
         locate: Locate | None = None,
+        count_as_activity: Callable[[Scope], bool] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if secret_keys is None:  # `os.environ.get(...)` of a variable that is not set
@@ -94,6 +95,7 @@ class SessionMiddleware:
             events=events,
             on_store_error=on_store_error,
             locate=locate,
+            count_as_activity=count_as_activity,
             clock=clock,
         )
         self.core = SessionCore(self.config)
@@ -112,10 +114,12 @@ class SessionMiddleware:
             return
         client = Client(scope, self.config.trusted_proxies, self.config.locate)
         try:
+            activity = self.config.count_as_activity
+            touch = activity is None or bool(activity(scope))
             if bearer_token is not None:
-                current = await self._load_bearer(client, bearer_token)
+                current = await self._load_bearer(client, bearer_token, touch)
             else:
-                current = await self._load_cookie(scope, client)
+                current = await self._load_cookie(scope, client, touch)
         except StoreUnavailable as exc:
             logger.warning("sessionward: could not load the session: %s", exc)
             if self.config.on_store_error == "503" or bearer_token is not None:
@@ -154,7 +158,7 @@ class SessionMiddleware:
         bearer = self.config.bearer
         return bearer.read(scope) if bearer is not None else None
 
-    async def _load_cookie(self, scope: Scope, client: Client) -> RequestSession:
+    async def _load_cookie(self, scope: Scope, client: Client, touch: bool) -> RequestSession:
         """The session of the first cookie that verifies and names a live cookie session.
 
         A websocket handshake from another site's page gets none: the browser sends the
@@ -174,22 +178,26 @@ class SessionMiddleware:
                 verified = config.signer.verify(token)
             except InvalidToken:
                 continue
-            loaded = await self.core.load(verified.key)
+            loaded = await self.core.load(verified.key, touch=touch)
             if loaded is None or loaded.transport != "cookie":
                 continue
             resign = not verified.signed_with_current_key
-            return RequestSession(self.core, client, verified.session_id, loaded, resign=resign)
-        return RequestSession(self.core, client)
+            return RequestSession(
+                self.core, client, verified.session_id, loaded, resign=resign, touch=touch
+            )
+        return RequestSession(self.core, client, touch=touch)
 
-    async def _load_bearer(self, client: Client, token: str) -> RequestSession:
+    async def _load_bearer(self, client: Client, token: str, touch: bool) -> RequestSession:
         """A bearer request's session, or `InvalidToken`: revocation needs no wait for `exp`."""
         claims = self.config.bearer_transport().signer.verify(token, now=self.config.clock())
-        loaded = await self.core.load(session_hash(claims.session_id))
+        loaded = await self.core.load(session_hash(claims.session_id), touch=touch)
         if loaded is None:
             raise InvalidToken("the session has ended", reason="session_ended")
         if loaded.user_id != claims.user_id or loaded.transport != "bearer":
             raise InvalidToken("the session does not belong to the token", reason="session_ended")
-        return RequestSession(self.core, client, claims.session_id, loaded, bearer=True)
+        return RequestSession(
+            self.core, client, claims.session_id, loaded, bearer=True, touch=touch
+        )
 
     # -- serve -----------------------------------------------------------------------------
 

@@ -187,8 +187,22 @@ def remaining_ms(
     return min(idle_ttl_ms, expires_at_ms - now_ms)
 
 
-def touch_ttl_ms(meta: Mapping[str, str], now_ms: int, idle_ttl_ms: int) -> int | None:
-    """`remaining_ms` read from stored fields; `None` when they are missing or unreadable.
+def untouched_ms(
+    now_ms: int, last_seen_at_ms: int, expires_at_ms: int, idle_ttl_ms: int
+) -> int | None:
+    """For a request that does not count as activity (`count_as_activity`): how long the
+    session lives on by its deadlines as they stand, its last activity unmoved; `None` means
+    ended, as in `remaining_ms`."""
+    if remaining_ms(now_ms, last_seen_at_ms, expires_at_ms, idle_ttl_ms) is None:
+        return None
+    return min(last_seen_at_ms + idle_ttl_ms, expires_at_ms) - now_ms
+
+
+def touch_ttl_ms(
+    meta: Mapping[str, str], now_ms: int, idle_ttl_ms: int, *, touch: bool = True
+) -> int | None:
+    """`remaining_ms` read from stored fields (`untouched_ms` without `touch`); `None` when
+    they are missing or unreadable.
 
     `idle_ttl_ms` is the configured idle TTL (see `own_idle_ttl_ms`). The stores apply this
     on every load and save: the Redis scripts in Lua, `MemoryStore` on numbers it keeps
@@ -198,7 +212,8 @@ def touch_ttl_ms(meta: Mapping[str, str], now_ms: int, idle_ttl_ms: int) -> int 
     if seen is None or expires is None:
         return None
     idle = own_idle_ttl_ms(stored_int(meta.get(IDLE)), idle_ttl_ms)
-    return remaining_ms(now_ms, seen, expires, idle)
+    rule = remaining_ms if touch else untouched_ms
+    return rule(now_ms, seen, expires, idle)
 
 
 # Stored numbers are plain decimal digits. Python's int() also takes "+1", " 1" and "1_0";

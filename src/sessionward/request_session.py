@@ -37,6 +37,7 @@ class RequestSession:
         degraded: bool = False,
         cross_site: bool = False,
         resign: bool = False,
+        touch: bool = True,
     ) -> None:
         self.core = core
         self.client = client
@@ -61,6 +62,7 @@ class RequestSession:
         self.expire_cookie = False  # tell the browser to forget its cookie
         self.device_cookie: str | None = None  # a `Set-Cookie` for the device cookie, at sign-in
         self.answered = False  # the response started (or the websocket was accepted)
+        self.touch = touch  # counts as activity: `False` leaves the idle deadline where it is
 
     @property
     def record(self) -> SessionRecord | None:
@@ -134,9 +136,15 @@ class RequestSession:
         config = self.core.config
         now_ms = config.now_ms()
         limit = config.max_session_bytes
-        stored = await config.store.save(
-            key, write, delete, now_ms, config.idle_ttl_ms, create=False, max_bytes=limit
-        )
+        store, idle_ms = config.store, config.idle_ttl_ms
+        if self.touch:
+            stored = await store.save(
+                key, write, delete, now_ms, idle_ms, create=False, max_bytes=limit
+            )
+        else:  # passed only when False, as to `load`
+            stored = await store.save(
+                key, write, delete, now_ms, idle_ms, create=False, max_bytes=limit, touch=False
+            )
         if stored:
             if changes is not None:
                 session.mark_saved(changes)

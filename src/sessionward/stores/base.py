@@ -16,12 +16,17 @@ from ..exceptions import SessionError
 
 
 class Store(Protocol):
-    async def load(self, key: str, now_ms: int, idle_ttl_ms: int) -> dict[str, str] | None:
+    async def load(
+        self, key: str, now_ms: int, idle_ttl_ms: int, *, touch: bool = True
+    ) -> dict[str, str] | None:
         """Return a live session's fields, touching it in the same step.
 
         The touch sets `m:seen` to `now_ms` and extends the store's
         expiry to what `touch_ttl_ms` gives. A session that is missing, has ended by that rule
         (idle too long, past `m:expires`) or is unreadable returns `None` (and may be deleted).
+        `touch=False` (a request that does not count as activity, see `count_as_activity`)
+        loads without the touch. sessionward passes `touch` only when it is `False`: a store
+        that does not take it works unless `count_as_activity` is configured.
         """
         ...
 
@@ -35,8 +40,12 @@ class Store(Protocol):
         *,
         create: bool,
         max_bytes: int | None = None,
+        touch: bool = True,
     ) -> bool:
         """Write and delete fields and refresh the expiry; return whether it happened.
+
+        With `touch=False` (passed only then, as for `load`) the expiry follows the session's
+        deadlines as they stand (`touch_ttl_ms(..., touch=False)`), not a new activity.
 
         With `create`, the save is refused if the key exists; without it, it is refused unless
         the session is still live by `touch_ttl_ms`, so a slow request cannot resurrect a

@@ -27,6 +27,7 @@ from ..record import (
     own_idle_ttl_ms,
     remaining_ms,
     stored_int,
+    untouched_ms,
 )
 from .base import DeviceEntry, too_large
 
@@ -64,12 +65,13 @@ class _Entry:
                 size -= data_size(name, old)
         return size
 
-    def remaining_ms(self, now_ms: int, idle_ttl_ms: int) -> int | None:
+    def remaining_ms(self, now_ms: int, idle_ttl_ms: int, touch: bool = True) -> int | None:
         """`record.touch_ttl_ms` of the fields, from the parsed numbers."""
         if self.seen_ms is None or self.expires_ms is None:
             return None
         idle = own_idle_ttl_ms(self.own_idle_ms, idle_ttl_ms)
-        return remaining_ms(now_ms, self.seen_ms, self.expires_ms, idle)
+        rule = remaining_ms if touch else untouched_ms
+        return rule(now_ms, self.seen_ms, self.expires_ms, idle)
 
 
 DEFAULT_MAX_SESSIONS = 100_000
@@ -117,7 +119,9 @@ class MemoryStore:
     def __len__(self) -> int:
         return len(self._entries)
 
-    async def load(self, key: str, now_ms: int, idle_ttl_ms: int) -> dict[str, str] | None:
+    async def load(
+        self, key: str, now_ms: int, idle_ttl_ms: int, *, touch: bool = True
+    ) -> dict[str, str] | None:
         entry = self._live_entry(key, now_ms)
         if entry is None:
             return None
@@ -125,6 +129,8 @@ class MemoryStore:
         if ttl_ms is None:
             self._forget(key)
             return None
+        if not touch:  # not activity: its deadlines and place in the order stay
+            return dict(entry.fields)
         entry.seen_ms = now_ms
         fields = entry.fields
         fields[SEEN] = str(now_ms)
@@ -141,6 +147,7 @@ class MemoryStore:
         *,
         create: bool,
         max_bytes: int | None = None,
+        touch: bool = True,
     ) -> bool:
         delete = tuple(delete)  # read twice below
         entry = self._live_entry(key, now_ms)
@@ -149,7 +156,7 @@ class MemoryStore:
             if entry is not None:
                 return False
             entry = _Entry({}, now_ms)
-        elif entry is None or (ttl_ms := entry.remaining_ms(now_ms, idle_ttl_ms)) is None:
+        elif entry is None or (ttl_ms := entry.remaining_ms(now_ms, idle_ttl_ms, touch)) is None:
             return False
         size = entry.size_after(write, delete)
         if max_bytes and size > max_bytes:
@@ -161,12 +168,15 @@ class MemoryStore:
         fields[SIZE], entry.size = str(size), size
         if create or changes_lifetimes(write, delete):
             entry.read_numbers()
-            ttl_ms = entry.remaining_ms(now_ms, idle_ttl_ms)
+            ttl_ms = entry.remaining_ms(now_ms, idle_ttl_ms, touch or create)
         if ttl_ms is None:
             self._forget(key)
             return False
         entry.anonymous = USER not in fields
-        self._keep(key, entry, now_ms + ttl_ms)
+        if touch or create:
+            self._keep(key, entry, now_ms + ttl_ms)
+        else:  # not activity: no later deadline, no move up the least-recently-used order
+            entry.deadline_ms = now_ms + ttl_ms
         if create and len(self._entries) > self.max_sessions:
             self._evict()
         return True

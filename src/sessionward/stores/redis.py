@@ -58,6 +58,11 @@ local function remaining(now, seen, expires, idle)
   if not seen or not expires or now >= expires or now >= seen + idle then return nil end
   return math.min(idle, expires - now)
 end
+-- `untouched_ms`: for a request that is not activity, the deadlines as they stand.
+local function untouched(now, seen, expires, idle)
+  if not remaining(now, seen, expires, idle) then return nil end
+  return math.min(seen + idle, expires) - now
+end
 """
 )
 
@@ -69,9 +74,8 @@ end
 # pure-Python parser. Returns nil, deleting the key, when the session has ended (see LIVENESS)
 # or lacks a readable m:seen/m:expires. The touch is best effort (pcall): a Redis that refuses
 # writes (out of memory, NOREPLICAS, MISCONF) still serves reads; only writes fail, with a 503.
-LOAD_AND_TOUCH = (
-    LIVENESS
-    + """
+# LOAD_UNTOUCHED is the same without the touch, for requests that do not count as activity.
+_LOAD = """
 local fields = redis.call('HGETALL', KEYS[1])
 if #fields == 0 then return nil end
 local record = {}
@@ -83,18 +87,24 @@ if not ttl then
   redis.call('DEL', KEYS[1])
   return nil
 end
+"""
+_TOUCH = """
 record['m:seen'] = ARGV[1]
 redis.pcall('HSET', KEYS[1], 'm:seen', ARGV[1])
 redis.pcall('PEXPIRE', KEYS[1], ttl)
+"""
+_RETURN = """
 return cjson.encode(record)
 """
-)
+LOAD_AND_TOUCH = LIVENESS + _LOAD + _TOUCH + _RETURN
+LOAD_UNTOUCHED = LIVENESS + _LOAD + _RETURN
 
 # KEYS[1]: the session hash. ARGV[1]: now (ms). ARGV[2]: the configured idle TTL (ms), as above.
 # ARGV[3]: '1' to create a new session, '0' to change a live one, '2' to change a live one's
-# m:seen, m:expires or m:idle. ARGV[4]: the most bytes of data the session may hold, or 0 for
-# no limit. ARGV[5]: n, the number of fields to write; then n name/value pairs to write; then
-# the names of fields to delete.
+# m:seen, m:expires or m:idle, '3' to change a live one in a request that is not activity (the
+# key's expiry then follows the deadlines as they stand, `untouched_ms`). ARGV[4]: the most
+# bytes of data the session may hold, or 0 for no limit. ARGV[5]: n, the number of fields to
+# write; then n name/value pairs to write; then the names of fields to delete.
 # Returns 1 when saved; 0 when refused: creating over an existing key, or changing a session
 # that has ended (so a slow request cannot bring a logged-out or expired session back); and
 # -size when the data would grow past ARGV[4]: refused whole, nothing written. The data's size
@@ -108,9 +118,10 @@ SAVE_IF_LIVE = (
     + """
 local key, mode = KEYS[1], ARGV[3]
 local now, configured_idle = tonumber(ARGV[1]), tonumber(ARGV[2])
+local rule = mode == '3' and untouched or remaining
 local function ttl_of()
   local seen, expires, idle = unpack(redis.call('HMGET', key, 'm:seen', 'm:expires', 'm:idle'))
-  return remaining(now, whole(seen), whole(expires), own_idle(idle, configured_idle))
+  return rule(now, whole(seen), whole(expires), own_idle(idle, configured_idle))
 end
 local function in_chunks(command, first, last)
   for i = first, last, 1000 do
@@ -155,7 +166,7 @@ if limit > 0 and size > limit then return -size end
 in_chunks('HSET', 6, last_write)
 in_chunks('HDEL', last_write + 1, #ARGV)
 redis.call('HSET', key, 'm:size', size)
-if mode ~= '0' then ttl = ttl_of() end
+if mode == '1' or mode == '2' then ttl = ttl_of() end
 if not ttl then
   redis.call('DEL', key)
   return 0
@@ -361,6 +372,7 @@ class RedisStore:
         self.client = client
         self.prefix = prefix
         self._load_and_touch = _Script(LOAD_AND_TOUCH)
+        self._load_untouched = _Script(LOAD_UNTOUCHED)
         self._save_if_live = _Script(SAVE_IF_LIVE)
         self._call = _Call(client, _pool_limit(client))
         self._session_prefix = f"{prefix}s:{{"
@@ -389,8 +401,11 @@ class RedisStore:
     def key(self, session_key: str) -> str:
         return self._session_prefix + session_key + "}"
 
-    async def load(self, key: str, now_ms: int, idle_ttl_ms: int) -> dict[str, str] | None:
-        flat = await self._run(self._load_and_touch, self.key(key), now_ms, idle_ttl_ms)
+    async def load(
+        self, key: str, now_ms: int, idle_ttl_ms: int, *, touch: bool = True
+    ) -> dict[str, str] | None:
+        script = self._load_and_touch if touch else self._load_untouched
+        flat = await self._run(script, self.key(key), now_ms, idle_ttl_ms)
         if not flat:
             return None
         try:
@@ -409,9 +424,10 @@ class RedisStore:
         *,
         create: bool,
         max_bytes: int | None = None,
+        touch: bool = True,
     ) -> bool:
         delete = tuple(delete)  # read twice below
-        mode = 1 if create else 2 if changes_lifetimes(write, delete) else 0
+        mode = 1 if create else 2 if changes_lifetimes(write, delete) else 0 if touch else 3
         args: list[str | int] = [now_ms, idle_ttl_ms, mode, max_bytes or 0, len(write)]
         for pair in write.items():
             args += pair
