@@ -153,9 +153,9 @@ class RecordingStore:
             touch=touch,
         )
 
-    async def delete(self, *keys: str) -> None:
+    async def delete(self, *keys: str) -> int | None:
         self.calls.append("delete")
-        await self.inner.delete(*keys)
+        return await self.inner.delete(*keys)
 
     async def read_records(self, keys: Sequence[str]) -> list[dict[str, str] | None]:
         self.calls.append("read_records")

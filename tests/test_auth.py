@@ -512,8 +512,10 @@ async def test_a_record_the_store_returns_unreadable_is_no_session(
     """A store (a custom one, say) that hands back a record missing a required field."""
 
     class Unreadable(RecordingStore):
-        async def load(self, key: str, now_ms: int, idle_ttl_ms: int) -> dict[str, str] | None:
-            fields = await super().load(key, now_ms, idle_ttl_ms)
+        async def load(
+            self, key: str, now_ms: int, idle_ttl_ms: int, *, touch: bool = True
+        ) -> dict[str, str] | None:
+            fields = await super().load(key, now_ms, idle_ttl_ms, touch=touch)
             return None if fields is None else {k: v for k, v in fields.items() if k != missing}
 
     async with client_for(build_app(Unreadable(store))) as browser:
@@ -532,6 +534,9 @@ async def test_a_record_the_store_returns_unreadable_is_no_session(
         "https://user@a.example",
         "https://a.example:port",
         "https://a.example/?q",
+        "https://*.example.com",  # no wildcards: it would silently match nothing
+        "https://ex ample.com",
+        "https://a_b.example",
     ],
 )
 def test_a_trusted_origin_must_be_scheme_host_and_port(origin: str) -> None:

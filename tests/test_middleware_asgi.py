@@ -477,6 +477,19 @@ def test_a_websocket_from_a_foreign_origin_gets_no_session(
         assert after == {"user": "ada"}  # and nothing the socket wrote was stored
 
 
+def test_an_exempt_path_never_opens_a_websocket_to_other_sites(fresh_store: Store) -> None:
+    """`csrf_exempt` is for cross-site form posts (SSO callbacks); a handshake under an exempt
+    path from another site's page still gets no session."""
+    app = websocket_app(fresh_store, csrf_exempt=["/ws"])
+    with TestClient(app) as client:
+        client.post("/", json={"user": "ada"})
+        with client.websocket_connect("/ws", headers={"origin": "https://evil.example"}) as ws:
+            seen = ws.receive_json()
+            ws.send_text("x")
+            ws.receive_text()
+    assert seen == {"before_accept": 1}
+
+
 def test_a_middleware_trusted_origin_also_opens_the_device_routes() -> None:
     async def sign_in(request: Request) -> Response:
         await login(request, "ada")

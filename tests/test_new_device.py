@@ -269,3 +269,27 @@ async def test_a_new_place_is_told_once(store: Store) -> None:
         ("Lisbon", False),
         ("Oslo", True),
     ]
+
+
+async def test_only_the_sign_in_event_says_new_device(store: Store) -> None:
+    seen: list[SessionEvent] = []
+
+    async def record(event: SessionEvent) -> None:
+        seen.append(event)
+
+    app = app_for(store, Alerts())
+    app.user_middleware[0].kwargs["events"] = Events([record])
+    async with browser(app) as laptop:
+        await laptop.post("/login/ada")
+        await laptop.post("/logout")
+    assert [(event.type, event.new_device) for event in seen] == [
+        ("session.login", True),
+        ("session.logout", False),
+    ]
+
+
+def test_a_session_cookie_may_not_take_the_device_cookies_name() -> None:
+    from sessionward import ConfigurationError, CookieTransport, SessionConfig
+
+    with pytest.raises(ConfigurationError, match="device cookie"):
+        SessionConfig(secret_keys=[SECRET], cookie=CookieTransport(name="device", secure=False))

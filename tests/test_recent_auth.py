@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timezone
 from typing import Any
 
@@ -23,6 +24,7 @@ from sessionward import (
     SessionEvent,
     SessionMiddleware,
     Store,
+    UserSessions,
     device_routes,
     get_session,
     login,
@@ -284,3 +286,52 @@ def test_authenticated_at_is_a_datetime() -> None:
     assert info.to_dict()["authenticated_at"] == "1970-01-01T00:00:01.500000+00:00"
     anonymous = SessionInfo.from_record("k", SessionRecord(1_000, 9_000, 2_000))
     assert anonymous.authenticated_at is None
+
+
+async def test_a_sign_out_during_reauthentication_is_not_undone(store: Store, clock: Clock) -> None:
+    """Signed out everywhere while the password was being checked: the reauthentication must
+    not bring back a signed-in session (nor a "recent" one)."""
+    app = app_for(store, clock)
+    loaded, gate = asyncio.Event(), asyncio.Event()
+
+    async def slow_confirm(request: Request) -> Response:
+        get_session(request)
+        loaded.set()
+        await gate.wait()  # the password check, slow by design
+        await reauthenticate(request)
+        return JSONResponse(None)
+
+    app.router.routes.append(Route("/slow", slow_confirm, methods=["POST"]))
+    async with client_for(app) as client:
+        await client.post("/login/ada")
+        confirming = asyncio.ensure_future(client.post("/slow"))
+        await loaded.wait()
+        assert await UserSessions(store).revoke_all("ada") == 1
+        gate.set()
+        await confirming
+        after = await me(client)
+    assert after is None
+    assert await UserSessions(store).list_sessions("ada") == []
+
+
+async def test_two_reauthentications_at_once_leave_one_session(store: Store, clock: Clock) -> None:
+    app = app_for(store, clock)
+    arrived, gate = asyncio.Semaphore(0), asyncio.Event()
+
+    async def slow_confirm(request: Request) -> Response:
+        get_session(request)
+        arrived.release()
+        await gate.wait()
+        await reauthenticate(request)
+        return JSONResponse(None)
+
+    app.router.routes.append(Route("/slow", slow_confirm, methods=["POST"]))
+    async with client_for(app) as client:
+        await client.post("/login/ada")
+        cookie = {"cookie": f"{COOKIE}={client.cookies[COOKIE]}"}
+        both = [asyncio.ensure_future(client.post("/slow", headers=cookie)) for _ in range(2)]
+        await arrived.acquire()
+        await arrived.acquire()
+        gate.set()
+        await asyncio.gather(*both)
+    assert len(await UserSessions(store).list_sessions("ada")) == 1

@@ -174,6 +174,19 @@ async def test_reauthenticating_keeps_the_sessions_own_lifetimes(
     assert idle_after is None
 
 
+async def test_remember_must_be_a_bool(store: Store, clock: Clock) -> None:
+    async def form_value(request: Request) -> Response:
+        with pytest.raises(ValueError, match="remember"):
+            await login(request, "ada", remember="false")  # type: ignore[call-overload]
+        return JSONResponse(None)
+
+    app = app_for(store, clock)
+    app.router.routes.append(Route("/form", form_value, methods=["POST"]))
+    async with client_for(app) as client:
+        assert (await client.post("/form")).status_code == 200
+        assert (await client.get("/me")).json() is None
+
+
 @pytest.mark.parametrize("query", ["idle_ttl=0", "absolute_ttl=-1"])
 async def test_a_lifetime_must_be_positive(store: Store, clock: Clock, query: str) -> None:
     async with client_for(app_for(store, clock)) as client:

@@ -114,6 +114,8 @@ def _device_id(device_id: object) -> str | None:
 
 
 def _choices(remember: bool, idle_ttl: int | None, absolute_ttl: int | None) -> SignInChoices:
+    if not isinstance(remember, bool):  # "false" from a form would be true
+        raise ValueError(f"login(remember=...) must be True or False, not {remember!r}")
     for name, seconds in (("idle_ttl", idle_ttl), ("absolute_ttl", absolute_ttl)):
         if seconds is None:
             continue
@@ -122,7 +124,7 @@ def _choices(remember: bool, idle_ttl: int | None, absolute_ttl: int | None) -> 
                 f"login({name}=...) must be a positive int of seconds, not {seconds!r}"
             )
     return SignInChoices(
-        remember=bool(remember),
+        remember=remember,
         idle_ttl_ms=None if idle_ttl is None else min(idle_ttl, MAX_LIFETIME) * 1000,
         absolute_ttl_ms=None if absolute_ttl is None else min(absolute_ttl, MAX_LIFETIME) * 1000,
     )

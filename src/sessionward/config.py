@@ -90,6 +90,11 @@ class SessionConfig:
         self._device_cookie: DeviceCookie | None = None
         self.store: Store = store if store is not None else _default_store(clock)
         self.cookie = cookie if cookie is not None else CookieTransport()
+        if secret_keys is not None and self.device_cookie.name == self.cookie.name:
+            raise ConfigurationError(
+                f"the session cookie's name {self.cookie.name!r} is the device cookie's: "
+                "give the session cookie another name"
+            )
         self.bearer = bearer
         self.idle_ttl_ms = idle_ttl * 1000
         self.absolute_ttl_ms = absolute_ttl * 1000

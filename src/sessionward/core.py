@@ -195,13 +195,17 @@ class SessionCore:
         values: Mapping[str, str],
         *,
         reauthenticated: bool = False,
-    ) -> tuple[str, str, SessionRecord]:
-        """Move a session, data and record, to a new id; return the new id, key and record.
+    ) -> tuple[str, str, SessionRecord] | None:
+        """Move a session, data and record, to a new id; return the new id, key and record,
+        or `None` when the session ended meanwhile (signed out while the request ran).
 
         Not a sign-in: no login event, and the lifetimes and remember choice stay the
         session's own. `reauthenticated` (the user just proved who they are again) moves the
         sign-in time to now and sends `session.reauthenticated`. Index first, then the new
-        session, then the old one goes, as in `sign_in`.
+        session, then the old one goes, as in `sign_in`. Only the move that deletes the old
+        session stands: one that finds it gone (a sign-out everywhere, which reads the
+        index and so also ends the new one; or a second move of the same session) deletes
+        what it made, so nothing signed out comes back.
         """
         now_ms = self.config.now_ms()
         session_id = new_session_id()
@@ -213,7 +217,11 @@ class SessionCore:
             await self.users.add(record.user_id, new_key, now_ms)
         if not await self.create(new_key, moved, values):
             raise RuntimeError("the session store refused a brand-new session id")
-        await self.end(key, record, event=None)
+        if await self.config.store.delete(key) == 0:  # ended meanwhile: undo the move
+            await self.end(new_key, moved, event=None)
+            return None
+        if record.user_id is not None:
+            await self.users.forget(record.user_id, key)
         if reauthenticated:
             await self.users.emit("session.reauthenticated", new_key, moved)
         return session_id, new_key, moved

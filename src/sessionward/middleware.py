@@ -29,7 +29,7 @@ from .csrf import forbidden_json, refusal
 from .events import Events
 from .exceptions import ConfigurationError, InvalidToken, StoreUnavailable
 from .locations import Locate
-from .origins import SAFE_METHODS
+from .origins import SAFE_METHODS, cross_origin
 from .request_session import RequestSession
 from .stores import Store
 from .tokens import session_hash
@@ -169,7 +169,8 @@ class SessionMiddleware:
         config = self.config
         if (
             scope["type"] == "websocket"
-            and refusal(scope, config.trusted_origins, config.csrf_exempt) is not None
+            # Never the exempt paths: they are for cross-site form posts, not handshakes.
+            and cross_origin(scope["headers"], config.trusted_origins) is not None
         ):
             logger.info("sessionward: a websocket from a foreign origin gets no session")
             return RequestSession(self.core, client, cross_site=True)

@@ -9,6 +9,7 @@ of them since 2023) and `Origin`. `cross_origin` reads them as Go 1.25's
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
@@ -72,6 +73,11 @@ def _authority(origin: bytes) -> bytes:
     return rest.rpartition(b"@")[2].lower()
 
 
+# A host as browsers send it: a name of letters, digits, hyphens and dots, or an IP address
+# (IPv6 in brackets, which `hostname` drops). No wildcard: `*.example.com` would match nothing.
+_HOST = re.compile(r"[a-z0-9.-]+|[0-9a-f:.]+")
+
+
 def browser_origins(origins: Iterable[str]) -> frozenset[str]:
     """Each configured origin as browsers spell it in `Origin`, checked now, not at the first
     request.
@@ -104,6 +110,7 @@ def browser_origin(origin: str) -> str:
         or parts.query
         or parts.fragment
         or not origin.isascii()
+        or not _HOST.fullmatch(parts.hostname)
     ):
         raise ConfigurationError(
             f"trusted origin {origin!r} must be scheme://host[:port], "

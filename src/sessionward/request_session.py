@@ -218,10 +218,14 @@ class RequestSession:
         if key is None or record is None:
             return  # nothing stored: the first save makes a new id anyway
         values, size = self._serialised()
-        session_id, new_key, moved = await self.core.regenerate(
-            key, record, values, reauthenticated=reauthenticated
-        )
-        self._adopt(session_id, new_key, moved, values, size)
+        moved = await self.core.regenerate(key, record, values, reauthenticated=reauthenticated)
+        if moved is None:  # signed out while this request ran: it stays signed out
+            self.session.clear()
+            self.session_id = self.key = self.record = None
+            self.send_cookie, self.expire_cookie = False, True
+            self.meta_changes.clear()
+            return
+        self._adopt(*moved, values, size)
         self.send_cookie = not self.bearer
 
     def _check_not_answered(self, what: str) -> None:

@@ -249,7 +249,7 @@ class UserSessions:
             label,
             record.ip,
             at,
-            new_device=record.new_device,
+            new_device=record.new_device and kind == "session.login",
             location=record.location,
             new_location=new_location,
         )

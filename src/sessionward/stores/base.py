@@ -59,8 +59,13 @@ class Store(Protocol):
         """
         ...
 
-    async def delete(self, *keys: str) -> None:
-        """Remove sessions; deleting a missing session is not an error."""
+    async def delete(self, *keys: str) -> int | None:
+        """Remove sessions; deleting a missing session is not an error.
+
+        Returns how many of them existed. `regenerate` and `reauthenticate` read it to tell
+        a session they moved from one signed out meanwhile (then they undo the move); a
+        store that returns `None` cannot tell, and the move stands.
+        """
         ...
 
     async def read_records(self, keys: Sequence[str]) -> list[dict[str, str] | None]:

@@ -181,9 +181,12 @@ class MemoryStore:
             self._evict()
         return True
 
-    async def delete(self, *keys: str) -> None:
+    async def delete(self, *keys: str) -> int:
+        existed = 0
         for key in keys:
+            existed += self._live_entry(key, self._now_ms) is not None
             self._forget(key)
+        return existed
 
     async def read_records(self, keys: Sequence[str]) -> list[dict[str, str] | None]:
         records: list[dict[str, str] | None] = []

@@ -455,7 +455,7 @@ class RedisStore:
     def index_key(self, user_id: str) -> str:
         return f"{self.prefix}u:{{{user_id}}}"
 
-    async def delete(self, *keys: str) -> None:
+    async def delete(self, *keys: str) -> int:
         """One DEL per key, pipelined: the keys sit on different slots (and cluster nodes).
 
         Not atomic across keys, and need not be: each DEL stands alone, and callers delete
@@ -463,11 +463,11 @@ class RedisStore:
         entries, which the next listing drops.
         """
         if not keys:
-            return
+            return 0
         async with self._call, self.client.pipeline(transaction=False) as pipe:
             for key in keys:
                 pipe.delete(self.key(key))
-            await pipe.execute()
+            return sum(await pipe.execute())
 
     async def read_records(self, keys: Sequence[str]) -> list[dict[str, str] | None]:
         """One pipelined HMGET per session: one round trip per node holding any of them."""
