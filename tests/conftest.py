@@ -14,6 +14,7 @@ import httpx
 import pytest
 import redis
 import redis.asyncio as redis_asyncio
+from hypothesis import settings
 from redis.asyncio.cluster import RedisCluster
 
 from sessionward import MemoryStore, RedisStore, Store
@@ -28,6 +29,11 @@ from tests.redis_server import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
+
+# Property tests check what is accepted, not how fast: on a busy two-core CI machine the
+# default 200 ms deadline per example fails them at random.
+settings.register_profile("sessionward", deadline=None)
+settings.load_profile("sessionward")
 
 
 @pytest.fixture(scope="session")
