@@ -53,8 +53,10 @@ class SessionAuth:
         CurrentSession = Annotated[SessionInfo, auth.current_session]
         app.include_router(device_router(auth=auth))
 
-    The name only documents: what a dependency decides comes from what the middleware loaded,
-    and its 401 challenge names the cookie the middleware really reads.
+    Declare the alias at module level, as here: under `from __future__ import annotations`
+    FastAPI looks annotation names up in the module's globals. The name only documents: what
+    a dependency decides comes from what the middleware loaded, and its 401 challenge names
+    the cookie the middleware really reads.
     """
 
     def __init__(self, *, cookie_name: str = DEFAULT_COOKIE_NAME, bearer: bool = True) -> None:
