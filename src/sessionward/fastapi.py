@@ -63,8 +63,9 @@ class SessionAuth:
         self.cookie_scheme = APIKeyCookie(
             name=cookie_name,
             scheme_name="cookieAuth",
-            description="The session cookie a browser gets at sign-in. Swagger UI cannot "
-            "send cookies: use bearerAuth there.",
+            description="The session cookie a browser gets at sign-in. Swagger UI's "
+            "Authorize cannot set a cookie (the browser sends the one sign-in set): "
+            "use bearerAuth there.",
             auto_error=False,
         )
         self.bearer_scheme = (
