@@ -1,4 +1,5 @@
-"""The FastAPI router: the same endpoints, documented in OpenAPI with response models."""
+"""`sessionward.fastapi.device_router`: the same endpoints, documented in OpenAPI with
+response models."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 from fastapi import FastAPI, Request
 
 from sessionward import SessionMiddleware, Store, login, reauthenticate
-from sessionward.fastapi_router import SessionList, device_router
+from sessionward.fastapi import SessionList, device_router
 from tests.apps import SECRET
 from tests.conftest import Clock, client_for
 

@@ -68,3 +68,26 @@ async def test_the_account_security_example_guards_with_a_recent_sign_in() -> No
     assert recent.json() == {"changed": True}
     assert wrong.status_code == 403
     assert right.json() == {"confirmed": True}
+
+
+@pytest.mark.anyio
+async def test_the_fastapi_dependencies_example_guards_its_routes() -> None:
+    (source,) = [block for block in BLOCKS if "from sessionward.fastapi import" in block]
+    app = run_block(source)["app"]
+    async with client_for(app) as client:
+        visitor = await client.get("/me")
+        stranger = await client.get("/hello")
+        await client.post("/login")
+        me = await client.get("/me")
+        hello = await client.get("/hello")
+        email = await client.put("/email")
+        password = await client.put("/password")
+    assert visitor.status_code == 401
+    assert visitor.json() == {"detail": "not_signed_in"}
+    assert visitor.headers["www-authenticate"] == 'Cookie cookie-name="__Host-session"'
+    assert stranger.json() == {"hello": "stranger"}
+    assert me.json()["user"] == "u-1"
+    assert hello.json() == {"hello": "u-1"}
+    assert email.json() == {"changed_for": "u-1"}
+    assert password.status_code == 200
+    assert "bearerAuth" in app.openapi()["components"]["securitySchemes"]

@@ -23,6 +23,7 @@ from starlette.routing import BaseRoute, Route
 from .auth import get_session, logout, recently_authenticated, session_config, user_sessions
 from .csrf import forbidden
 from .origins import browser_origins, cross_origin
+from .transports import challenge
 
 
 class DeviceEndpoints:
@@ -82,7 +83,7 @@ class DeviceEndpoints:
         """The signed-in caller, or the 401 or 403 to answer instead."""
         me = get_session(request)
         if me is None or me.user_id is None:
-            return _not_signed_in()
+            return _not_signed_in(request)
         if changes_state and me.transport == "cookie":
             # Ours and the middleware's, merged. While the middleware's own check is on it
             # runs first, so an origin trusted here alone gets in only where that one lets it.
@@ -118,8 +119,10 @@ def device_routes(
 _PRIVATE = {"cache-control": "private, no-store"}
 
 
-def _not_signed_in() -> Response:
-    return JSONResponse({"error": "not signed in"}, status_code=401, headers=_PRIVATE)
+def _not_signed_in(request: Request) -> Response:
+    config = session_config(request)
+    headers = {**_PRIVATE, "www-authenticate": challenge(config.cookie, config.bearer)}
+    return JSONResponse({"error": "not signed in"}, status_code=401, headers=headers)
 
 
 def _reauthenticate() -> Response:

@@ -143,6 +143,19 @@ def _check_options(name: str, path: str, domain: str | None, same_site: str, sec
         raise ConfigurationError("a '__Secure-' cookie must be Secure; drop secure=False")
 
 
+def challenge(cookie: CookieTransport, bearer: BearerTransport | None) -> str:
+    """The `WWW-Authenticate` value of a 401 for a request that is not signed in.
+
+    RFC 9110 requires one on every 401. `Bearer` (RFC 6750, without an error code since no
+    token was sent) when the app takes bearer tokens. A cookie has no registered scheme:
+    `Cookie` with its name, in the shape of the expired draft-broyer-http-cookie-auth, tells a
+    client which credential is wanted without offering one the app would refuse, and no
+    browser shows a password dialog for a scheme it does not know.
+    """
+    wanted = f'Cookie cookie-name="{cookie.name}"'
+    return wanted if bearer is None else f"Bearer, {wanted}"
+
+
 class BearerTransport:
     """The session token as a JWT in `Authorization: Bearer <token>`, for API and mobile clients.
 

@@ -1,0 +1,302 @@
+"""`sessionward.fastapi`: the dependencies answer by what the middleware loaded, with FastAPI's
+`{"detail": ...}` bodies, and OpenAPI documents the cookie and the bearer token as alternatives."""
+
+from __future__ import annotations
+
+import importlib
+import math
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import pytest
+from fastapi import FastAPI, Request
+
+import sessionward.fastapi
+from sessionward import (
+    BearerSigner,
+    BearerTransport,
+    CookieTransport,
+    JWTKey,
+    SessionInfo,
+    SessionMiddleware,
+    Store,
+    login,
+    reauthenticate,
+)
+from sessionward.fastapi import (
+    CurrentSession,
+    CurrentUserId,
+    OptionalSession,
+    RecentAuth,
+    SessionAuth,
+    device_router,
+)
+from tests.apps import SECRET
+from tests.conftest import Clock, client_for
+
+pytestmark = pytest.mark.anyio
+
+ROOT = Path(__file__).resolve().parent.parent
+BEARER = BearerTransport(BearerSigner(JWTKey("k1", "HS256", SECRET)))
+COOKIE_ONLY_CHALLENGE = 'Cookie cookie-name="__Host-session"'
+# An app's own schemes, declared at module level as users would (FastAPI resolves annotations
+# written as strings in the module's globals).
+SID_AUTH = SessionAuth(cookie_name="sid", bearer=False)
+SidSession = Annotated[SessionInfo, SID_AUTH.current_session]
+
+
+def build_app(store: Store, clock: Clock | None = None, **options: Any) -> FastAPI:
+    app = FastAPI()
+    app.add_middleware(
+        SessionMiddleware,
+        store=store,
+        secret_keys=[SECRET],
+        clock=clock or time.time,
+        **options,
+    )
+
+    @app.post("/login/{user}")
+    async def sign_in(user: str, request: Request) -> dict[str, str]:
+        await login(request, user)
+        return {"user": user}
+
+    @app.post("/token/{user}")
+    async def token(user: str, request: Request) -> dict[str, str]:
+        return {"access_token": await login(request, user, transport="bearer")}
+
+    @app.post("/reauthenticate")
+    async def confirm(request: Request) -> dict[str, bool]:
+        await reauthenticate(request)
+        return {"confirmed": True}
+
+    @app.post("/cart")
+    async def cart(request: Request) -> dict[str, bool]:
+        request.session["cart"] = [1]  # an anonymous session in the store
+        return {"stored": True}
+
+    @app.get("/me")
+    async def me(session: CurrentSession) -> dict[str, str | None]:
+        return {"user": session.user_id, "transport": session.transport}
+
+    @app.get("/maybe")
+    async def maybe(session: OptionalSession) -> dict[str, str | None]:
+        return {"user": session.user_id if session else None}
+
+    @app.get("/id")
+    async def user_id(user: CurrentUserId) -> dict[str, str]:
+        return {"user": user}
+
+    @app.post("/email", dependencies=[RecentAuth(60)])
+    async def email() -> dict[str, bool]:
+        return {"changed": True}
+
+    @app.post("/password")
+    async def password(me: Annotated[SessionInfo, RecentAuth(60)]) -> dict[str, str | None]:
+        return {"changed_for": me.user_id}
+
+    @app.get("/public")
+    async def public() -> dict[str, bool]:
+        return {"open": True}
+
+    app.include_router(device_router(), prefix="/account")
+    return app
+
+
+def refused_for_not_signed_in(response: Any, challenge: str = COOKIE_ONLY_CHALLENGE) -> bool:
+    return bool(
+        response.status_code == 401
+        and response.json() == {"detail": "not_signed_in"}
+        and response.headers["www-authenticate"] == challenge
+    )
+
+
+async def test_current_session_is_the_signed_in_session(store: Store) -> None:
+    app = build_app(store)
+    async with client_for(app) as client:
+        visitor = await client.get("/me")
+        await client.post("/cart")
+        anonymous = await client.get("/me")  # a stored session nobody signed in to
+        await client.post("/login/ada")
+        signed_in = await client.get("/me")
+    assert refused_for_not_signed_in(visitor)
+    assert refused_for_not_signed_in(anonymous)
+    assert signed_in.json() == {"user": "ada", "transport": "cookie"}
+
+
+async def test_optional_session_is_none_for_a_visitor(store: Store) -> None:
+    app = build_app(store)
+    async with client_for(app) as client:
+        visitor = await client.get("/maybe")
+        await client.post("/cart")
+        anonymous = await client.get("/maybe")
+        await client.post("/login/ada")
+        signed_in = await client.get("/maybe")
+    assert visitor.json() == anonymous.json() == {"user": None}
+    assert signed_in.json() == {"user": "ada"}
+
+
+async def test_current_user_id_is_the_signed_in_users_id(store: Store) -> None:
+    app = build_app(store)
+    async with client_for(app) as client:
+        visitor = await client.get("/id")
+        await client.post("/login/ada")
+        signed_in = await client.get("/id")
+    assert refused_for_not_signed_in(visitor)
+    assert signed_in.json() == {"user": "ada"}
+
+
+async def test_recent_auth_asks_for_a_recent_sign_in(store: Store, clock: Clock) -> None:
+    app = build_app(store, clock)
+    async with client_for(app) as client:
+        visitor = [await client.post("/email"), await client.post("/password")]
+        await client.post("/login/ada")
+        fresh = [await client.post("/email"), await client.post("/password")]
+        clock.advance(61)
+        stale = [await client.post("/email"), await client.post("/password")]
+        await client.post("/reauthenticate")
+        again = [await client.post("/email"), await client.post("/password")]
+    assert all(refused_for_not_signed_in(response) for response in visitor)
+    assert [response.json() for response in fresh] == [{"changed": True}, {"changed_for": "ada"}]
+    for response in stale:
+        assert response.status_code == 403
+        assert response.json() == {"detail": "reauthentication_required"}
+    assert [response.json() for response in again] == [response.json() for response in fresh]
+
+
+@pytest.mark.parametrize("seconds", [0, -5, math.nan, True, "300", None])
+async def test_recent_auth_checks_its_seconds_when_built(seconds: Any) -> None:
+    with pytest.raises(ValueError, match="positive number"):
+        RecentAuth(seconds)
+
+
+async def test_a_bearer_client_is_never_asked_for_a_cookie(store: Store) -> None:
+    app = build_app(store, bearer=BEARER)
+    async with client_for(app) as browser:
+        token = (await browser.post("/token/ada")).json()["access_token"]
+    async with client_for(app) as api:
+        api.headers["authorization"] = f"Bearer {token}"
+        me = await api.get("/me")
+        user = await api.get("/id")
+        devices = await api.get("/account/sessions")
+    assert not api.cookies
+    assert me.json() == {"user": "ada", "transport": "bearer"}
+    assert user.json() == {"user": "ada"}
+    assert devices.status_code == 200
+
+
+async def test_a_browser_is_never_asked_for_a_bearer_token(store: Store) -> None:
+    app = build_app(store, bearer=BEARER)
+    async with client_for(app) as browser:
+        visitor = await browser.get("/me")
+        await browser.post("/login/ada")
+        me = await browser.get("/me")
+        devices = await browser.get("/account/sessions")
+    # The app takes both, so its challenge offers both.
+    assert refused_for_not_signed_in(visitor, f"Bearer, {COOKIE_ONLY_CHALLENGE}")
+    assert me.json() == {"user": "ada", "transport": "cookie"}
+    assert devices.status_code == 200
+
+
+async def test_openapi_offers_the_cookie_or_the_bearer_token(store: Store) -> None:
+    schema = build_app(store, bearer=BEARER).openapi()
+    assert schema["components"]["securitySchemes"] == {
+        "cookieAuth": {
+            "type": "apiKey",
+            "in": "cookie",
+            "name": "__Host-session",
+            "description": schema["components"]["securitySchemes"]["cookieAuth"]["description"],
+        },
+        "bearerAuth": {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": schema["components"]["securitySchemes"]["bearerAuth"]["description"],
+        },
+    }
+    # A list of requirements: any one of them will do.
+    either: list[dict[str, list[str]]] = [{"cookieAuth": []}, {"bearerAuth": []}]
+    paths = schema["paths"]
+    for path, method in [
+        ("/me", "get"),
+        ("/maybe", "get"),
+        ("/id", "get"),
+        ("/email", "post"),
+        ("/password", "post"),
+        ("/account/sessions", "get"),
+        ("/account/sessions", "delete"),
+        ("/account/sessions/{public_id}", "delete"),
+    ]:
+        assert paths[path][method]["security"] == either, path
+        assert "parameters" not in paths[path][method] or path.endswith("{public_id}")
+    assert "security" not in paths["/public"]["get"]
+
+
+async def test_an_app_with_its_own_cookie_name_documents_it(store: Store) -> None:
+    app = FastAPI()
+    app.add_middleware(
+        SessionMiddleware, store=store, secret_keys=[SECRET], cookie=CookieTransport(name="sid")
+    )
+
+    @app.post("/login")
+    async def sign_in(request: Request) -> dict[str, bool]:
+        await login(request, "ada")
+        return {"signed_in": True}
+
+    @app.get("/me")
+    async def me(session: SidSession) -> dict[str, str | None]:
+        return {"user": session.user_id}
+
+    app.include_router(device_router(auth=SID_AUTH))
+    schemes = app.openapi()["components"]["securitySchemes"]
+    async with client_for(app) as client:
+        visitor = await client.get("/me")
+        await client.post("/login")
+        signed_in = await client.get("/me")
+    assert list(schemes) == ["cookieAuth"]
+    assert schemes["cookieAuth"]["name"] == "sid"
+    assert app.openapi()["paths"]["/sessions"]["get"]["security"] == [{"cookieAuth": []}]
+    assert refused_for_not_signed_in(visitor, 'Cookie cookie-name="sid"')
+    assert signed_in.json() == {"user": "ada"}
+
+
+async def test_the_device_router_answers_401_with_a_challenge(store: Store) -> None:
+    async with client_for(build_app(store)) as client:
+        response = await client.get("/account/sessions")
+    assert response.json() == {"error": "not signed in"}  # device_routes()'s body, as before
+    assert response.headers["www-authenticate"] == COOKIE_ONLY_CHALLENGE
+
+
+def test_the_old_import_path_works_and_warns(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delitem(sys.modules, "sessionward.fastapi_router", raising=False)
+    with pytest.warns(DeprecationWarning, match="import device_router from sessionward.fastapi"):
+        old = importlib.import_module("sessionward.fastapi_router")
+    assert old.device_router is device_router
+    assert old.SessionList is sessionward.fastapi.SessionList
+
+
+def test_the_warning_points_at_the_import() -> None:
+    result = _python(
+        "import warnings\n"
+        "with warnings.catch_warnings(record=True) as caught:\n"
+        "    warnings.simplefilter('always')\n"
+        "    import sessionward.fastapi_router\n"
+        "print([(w.category.__name__, w.filename, w.lineno) for w in caught])"
+    )
+    assert result.stdout.strip() == "[('DeprecationWarning', '<string>', 4)]"
+
+
+def test_without_fastapi_the_import_says_what_to_install() -> None:
+    result = _python("import sys; sys.modules['fastapi'] = None; import sessionward.fastapi")
+    assert result.returncode == 1
+    assert 'pip install "sessionward[fastapi]"' in result.stderr
+
+
+def _python(script: str) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    return subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=environment, check=False
+    )
