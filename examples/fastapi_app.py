@@ -41,6 +41,7 @@ from sessionward import (
     SessionInfo,
     SessionMiddleware,
     Store,
+    TokenPair,
     login,
     logout,
     reauthenticate,
@@ -127,7 +128,10 @@ def add_routes(app: FastAPI, *, bearer: bool) -> None:
     async def confirm(password: Password, user: CurrentUserId, request: Request) -> Confirmed:
         """Prove it is you again: opens the routes guarded by `RecentAuth` for a while."""
         check_password(password.password)
-        return Confirmed(access_token=await reauthenticate(request))
+        renewed = await reauthenticate(request)  # a bearer client's new token(s); None for cookies
+        if isinstance(renewed, TokenPair):  # a client signed in with login_bearer()
+            renewed = renewed.access_token
+        return Confirmed(access_token=renewed)
 
     @app.put("/email")
     async def change_email(

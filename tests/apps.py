@@ -198,6 +198,18 @@ class RecordingStore:
         self.calls.append("devices_forget")
         return await self.inner.devices_forget(user_id, hashes)
 
+    async def refresh(
+        self,
+        key: str,
+        now_ms: int,
+        idle_ttl_ms: int,
+        presented: str,
+        chains: Sequence[Sequence[str]],
+        grace_ms: int,
+    ) -> tuple[int, int, dict[str, str] | None]:
+        self.calls.append("refresh")
+        return await self.inner.refresh(key, now_ms, idle_ttl_ms, presented, chains, grace_ms)
+
     async def aclose(self) -> None:
         await self.inner.aclose()
 

@@ -142,7 +142,8 @@ async def test_refresh_issues_a_new_jwt_for_the_same_session(store: Store, clock
     async with client_for(bearer_app(store, clock, lifetime=60)) as api:
         token = await sign_in(api)
         clock.advance(30)
-        refreshed = (await api.post("/api/refresh", headers=auth(token))).json()["token"]
+        with pytest.warns(DeprecationWarning, match="login_bearer"):
+            refreshed = (await api.post("/api/refresh", headers=auth(token))).json()["token"]
         clock.advance(40)  # past the first token's exp, within the second's
         assert_refused(await api.get("/me", headers=auth(token)))
         assert (await api.get("/me", headers=auth(refreshed))).json()["user_id"] == "ada"

@@ -4,10 +4,12 @@ from .addresses import TrustedProxies
 from .auth import (
     get_session,
     login,
+    login_bearer,
     logout,
     reauthenticate,
     recently_authenticated,
     refresh_token,
+    refresh_tokens,
     regenerate,
     user_sessions,
 )
@@ -19,6 +21,7 @@ from .events import Events, SessionEvent
 from .exceptions import (
     ConfigurationError,
     ExpiredToken,
+    InvalidGrant,
     InvalidToken,
     SessionError,
     SessionwardError,
@@ -27,9 +30,11 @@ from .exceptions import (
 )
 from .middleware import SessionMiddleware
 from .record import SessionRecord
-from .routes import device_routes
+from .refresh import TokenPair
+from .routes import device_routes, token_routes
 from .session import Session
 from .stores import DeviceEntry, MemoryStore, RedisStore, Store
+from .token_pairs import TokenPairs
 from .tokens import CookieSigner
 from .transports import BearerTransport, CookieTransport
 from .users import KnownDevice, SessionInfo, UserSessions
@@ -46,6 +51,7 @@ __all__ = [
     "DeviceEntry",
     "Events",
     "ExpiredToken",
+    "InvalidGrant",
     "InvalidToken",
     "JWTKey",
     "KnownDevice",
@@ -62,17 +68,22 @@ __all__ = [
     "Store",
     "StoreUnavailable",
     "TokenNotYetValid",
+    "TokenPair",
+    "TokenPairs",
     "TrustedProxies",
     "UserSessions",
     "device_routes",
     "get_session",
     "login",
+    "login_bearer",
     "logout",
     "new_device_id",
     "parse_user_agent",
     "reauthenticate",
     "recently_authenticated",
     "refresh_token",
+    "refresh_tokens",
     "regenerate",
+    "token_routes",
     "user_sessions",
 ]

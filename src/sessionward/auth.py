@@ -7,6 +7,7 @@ session at once; the response tells the browser to drop the cookie.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Collection
 from typing import Literal, overload
 
@@ -15,7 +16,9 @@ from starlette.requests import HTTPConnection
 from .config import MAX_LIFETIME, SessionConfig
 from .core import SignInChoices
 from .exceptions import StoreUnavailable
+from .refresh import TokenPair
 from .request_session import RequestSession
+from .token_pairs import TokenPairs
 from .users import SessionInfo, UserSessions
 
 
@@ -146,15 +149,17 @@ async def regenerate(connection: HTTPConnection) -> None:
     await current.regenerate()
 
 
-async def reauthenticate(connection: HTTPConnection) -> str | None:
+async def reauthenticate(connection: HTTPConnection) -> str | TokenPair | None:
     """Record that the signed-in user just proved who they are again (password, second factor).
 
     Call it after checking that proof: it opens what `recently_authenticated` guards (signing
     other devices out, changing a password) for a while. The session moves to a new id, as
     at any change of privilege; its data, lifetimes and "remember me" choice stay. It is not
     a sign-in: listeners get `session.reauthenticated`, not `session.login`. A bearer session
-    gets a new access token, returned here, since the old one names the old id; a cookie
-    session returns `None`, and its response carries the new cookie.
+    gets a new access token, returned here, since the old one names the old id; one from a
+    token pair (`login_bearer`) gets a new `TokenPair`, its refresh token starting a new
+    family. A cookie session returns `None`, and its response carries the new cookie. So
+    does a session signed out while this ran: it stays signed out.
     """
     current = _current(connection)
     if current.degraded:
@@ -162,6 +167,13 @@ async def reauthenticate(connection: HTTPConnection) -> str | None:
     record = current.record
     if current.key is None or record is None or record.user_id is None:
         raise ValueError("reauthenticate() needs a signed-in session: call login() instead")
+    if record.refresh is not None:  # a token pair's: a new family for the new id
+        pairs = TokenPairs(current.core)
+        secret, family = pairs.new_family()
+        await current.regenerate(reauthenticated=True, refresh=family)
+        if current.session_id is None:
+            return None
+        return pairs.pair(current.session_id, record.user_id, secret)
     await current.regenerate(reauthenticated=True)
     if not current.bearer or current.session_id is None:
         return None
@@ -169,6 +181,39 @@ async def reauthenticate(connection: HTTPConnection) -> str | None:
     return config.bearer_transport().signer.issue(
         current.session_id, record.user_id, now=config.clock()
     )
+
+
+async def login_bearer(
+    connection: HTTPConnection,
+    user_id: str,
+    *,
+    idle_ttl: int | None = None,
+    absolute_ttl: int | None = None,
+    device_id: str | None = None,
+) -> TokenPair:
+    """Sign an API or mobile client in: a new bearer session and its first `TokenPair`.
+
+    The access token is short-lived (`BearerTransport(access_token_lifetime=...)`, 15
+    minutes by default); the refresh token, sent only to the token endpoint, gets the next
+    pair (`refresh_tokens`, `token_routes()`). `pair.to_dict()` is the RFC 6749 token
+    response. The other arguments are `login`'s.
+    """
+    _check_user_id(user_id)
+    choices = _choices(True, idle_ttl, absolute_ttl)
+    current = _current(connection)
+    return await TokenPairs(current.core).issue(
+        user_id, client=current.client, choices=choices, device_id=_device_id(device_id)
+    )
+
+
+async def refresh_tokens(connection: HTTPConnection, refresh_token: str) -> TokenPair:
+    """Trade a refresh token for the next pair; `InvalidGrant` for one that gets nothing.
+
+    For an app's own token endpoint; `token_routes()` is a ready one. The refresh token comes
+    from the request body (never a query string), and the request itself needs no access
+    token: send none, since an expired one is refused before the endpoint runs.
+    """
+    return await TokenPairs(_current(connection).core).refresh(refresh_token)
 
 
 def recently_authenticated(connection: HTTPConnection, *, within: float) -> bool:
@@ -244,9 +289,14 @@ async def _login_bearer(
 async def refresh_token(connection: HTTPConnection) -> str:
     """A new JWT (new `jti`, fresh `exp`) for the bearer session this request came with.
 
-    Lets a mobile client stay signed in while it is active: its session is still checked on
-    every request, so a revoked session cannot be refreshed.
+    Deprecated: sign clients in with `login_bearer` and refresh with `refresh_tokens`, whose
+    access tokens are short-lived and whose refresh tokens rotate and catch theft.
     """
+    warnings.warn(
+        "refresh_token(request) is deprecated: use login_bearer() and refresh_tokens()",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     current = _current(connection)
     config = current.core.config
     bearer = config.bearer_transport()

@@ -22,6 +22,7 @@ from .exceptions import ConfigurationError
 from .locations import Locate
 from .origins import browser_origins
 from .record import DEFAULT_IDLE_TTL_MS
+from .refresh import RefreshKeys
 from .stores import MemoryStore, Store
 from .tokens import CookieSigner
 from .transports import BearerTransport, CookieTransport
@@ -88,6 +89,7 @@ class SessionConfig:
         self._secret_keys = secret_keys
         self._signer = CookieSigner(secret_keys) if secret_keys is not None else None
         self._device_cookie: DeviceCookie | None = None
+        self._refresh_keys: RefreshKeys | None = None
         self.store: Store = store if store is not None else _default_store(clock)
         self.cookie = cookie if cookie is not None else CookieTransport()
         if secret_keys is not None and self.device_cookie.name == self.cookie.name:
@@ -136,6 +138,17 @@ class SessionConfig:
                 )
             self._device_cookie = DeviceCookie(self.cookie, self._secret_keys)
         return self._device_cookie
+
+    @property
+    def refresh_keys(self) -> RefreshKeys:
+        """The keys that derive a refresh token's successor (`refresh.RefreshKeys`)."""
+        if self._refresh_keys is None:
+            if self._secret_keys is None:
+                raise ConfigurationError(
+                    "refresh tokens need secret_keys: pass SessionConfig(secret_keys=[...])"
+                )
+            self._refresh_keys = RefreshKeys(self._secret_keys)
+        return self._refresh_keys
 
     def bearer_transport(self) -> BearerTransport:
         """The bearer transport, or a `ConfigurationError` that says how to add one."""

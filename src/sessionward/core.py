@@ -140,6 +140,7 @@ class SessionCore:
         adopt: Callable[[SignedIn], None] | None = None,
         choices: SignInChoices = DEFAULT_CHOICES,
         device_id: str | None = None,
+        refresh: Mapping[str, str] | None = None,
     ) -> SignedIn:
         """Store a new session for `user_id` holding `values`; end the one it replaces.
 
@@ -159,6 +160,7 @@ class SessionCore:
         record = self.new_record(
             client, now_ms, user_id=user_id, transport=transport, first_ip=first_ip, choices=choices
         )
+        record.refresh = refresh  # a token pair's refresh family, if this is one
         new_location = await self._see_device(user_id, client, record, device_id)
         session_id = new_session_id()
         key = session_hash(session_id)
@@ -195,6 +197,7 @@ class SessionCore:
         values: Mapping[str, str],
         *,
         reauthenticated: bool = False,
+        refresh: Mapping[str, str] | None = None,
     ) -> tuple[str, str, SessionRecord] | None:
         """Move a session, data and record, to a new id; return the new id, key and record,
         or `None` when the session ended meanwhile (signed out while the request ran).
@@ -211,6 +214,8 @@ class SessionCore:
         session_id = new_session_id()
         new_key = session_hash(session_id)
         moved = replace(record, last_seen_at_ms=now_ms)
+        if refresh is not None:  # a token pair's session starts a new refresh family
+            moved.refresh = refresh
         if reauthenticated:
             moved.authenticated_at_ms = now_ms
         if record.user_id is not None:

@@ -26,6 +26,7 @@ EventType = Literal[
     "session.logout",
     "session.revoked",
     "session.reauthenticated",
+    "session.theft_suspected",
 ]
 
 

@@ -47,3 +47,12 @@ class TokenNotYetValid(InvalidToken):
     """A correctly signed token whose `nbf` or `iat` is ahead of our clock (beyond the leeway)."""
 
     reason = "not_yet_valid"
+
+
+class InvalidGrant(SessionwardError):
+    """A refresh token that gets nothing: unknown, malformed, from an ended session, or
+    presented again after its reuse grace (then its session is revoked as stolen).
+
+    Token endpoints answer it as RFC 6749 does, `400 {"error": "invalid_grant"}`, and say no
+    more: which of these it was is for the app's logs.
+    """

@@ -36,6 +36,11 @@ AUTHENTICATED = "m:auth"  # when the user last proved who they are (ms); else `m
 REMEMBER = "m:rem"  # "0": a browser-session cookie (no Max-Age); else remembered
 LOCATION = "m:loc"  # a short place name from `locate`, when one is configured
 NEW_DEVICE = "m:new"  # "1": signed in from a device the account had not used before
+# A bearer session from a token pair: hashes of its refresh family (`sessionward.refresh`).
+REFRESH = "m:rt"  # the current refresh token's
+REFRESH_PARENT = "m:rtp"  # the one it replaced
+REFRESH_ROTATED = "m:rtt"  # when that one was used (ms)
+REFRESH_FIELDS = (REFRESH, REFRESH_PARENT, REFRESH_ROTATED)
 # The device, as several short fields rather than one JSON blob: Redis keeps a hash whose
 # values are all under 64 bytes as a compact listpack, less than half the memory of a table.
 LABEL = "m:label"
@@ -96,6 +101,7 @@ class SessionRecord:
     remember: bool = True  # `False`: the cookie lasts only as long as the browser session
     location: str | None = None
     new_device: bool = False
+    refresh: Mapping[str, str] | None = None  # a token pair's refresh family, as stored
 
     @classmethod
     def from_fields(cls, meta: Mapping[str, str | None], idle_ttl_ms: int) -> SessionRecord | None:
@@ -127,6 +133,7 @@ class SessionRecord:
             remember=get(REMEMBER) != "0",
             location=get(LOCATION) or None,
             new_device=get(NEW_DEVICE) == "1",
+            refresh=_refresh_part(meta),
         )
 
     def to_fields(self) -> dict[str, str]:
@@ -152,6 +159,8 @@ class SessionRecord:
         fields.update((name, value) for name, value in optional.items() if value is not None)
         if self.device_fields:
             fields.update(self.device_fields)
+        if self.refresh:
+            fields.update(self.refresh)
         return fields
 
     @property
@@ -251,6 +260,12 @@ def own_idle_ttl_ms(own_ms: int | None, configured_ms: int) -> int:
     no readable `m:idle` (one stored by 0.1) takes the configured TTL.
     """
     return configured_ms if own_ms is None else min(own_ms, configured_ms)
+
+
+def _refresh_part(meta: Mapping[str, str | None]) -> dict[str, str] | None:
+    if not meta.get(REFRESH):
+        return None
+    return {name: value for name in REFRESH_FIELDS if (value := meta.get(name))}
 
 
 def _device_part(meta: Mapping[str, str | None]) -> dict[str, str] | None:

@@ -9,7 +9,7 @@ the flags the other steps set.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
 from .client import Client
 from .core import DEFAULT_CHOICES, Loaded, SessionCore, SignedIn, SignInChoices
@@ -208,7 +208,9 @@ class RequestSession:
             device_id=device_id,
         )
 
-    async def regenerate(self, *, reauthenticated: bool = False) -> None:
+    async def regenerate(
+        self, *, reauthenticated: bool = False, refresh: Mapping[str, str] | None = None
+    ) -> None:
         """The same session, data and record under a new id; the old id dies at once.
 
         `reauthenticated`: the user just proved who they are again (see `core.regenerate`).
@@ -218,7 +220,9 @@ class RequestSession:
         if key is None or record is None:
             return  # nothing stored: the first save makes a new id anyway
         values, size = self._serialised()
-        moved = await self.core.regenerate(key, record, values, reauthenticated=reauthenticated)
+        moved = await self.core.regenerate(
+            key, record, values, reauthenticated=reauthenticated, refresh=refresh
+        )
         if moved is None:  # signed out while this request ran: it stays signed out
             self.session.clear()
             self.session_id = self.key = self.record = None

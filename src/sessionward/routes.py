@@ -13,15 +13,25 @@ page could borrow.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import NamedTuple
+from urllib.parse import parse_qs
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from .auth import get_session, logout, recently_authenticated, session_config, user_sessions
+from .auth import (
+    get_session,
+    logout,
+    recently_authenticated,
+    refresh_tokens,
+    session_config,
+    user_sessions,
+)
 from .csrf import forbidden
+from .exceptions import InvalidGrant
 from .origins import browser_origins, cross_origin
 from .transports import challenge
 
@@ -134,3 +144,70 @@ def _reauthenticate() -> Response:
         status_code=403,
         headers=_PRIVATE,
     )
+
+
+# -- the token endpoint -------------------------------------------------------------------
+
+MAX_TOKEN_REQUEST_BYTES = 4096  # a refresh request is a grant type and a 87-character token
+_TOKEN_HEADERS = {"cache-control": "no-store", "pragma": "no-cache"}  # RFC 6749 §5.1
+
+
+class TokenEndpoint:
+    """`POST /token/refresh` (RFC 6749 §6): a refresh token in, the next pair out."""
+
+    async def refresh(self, request: Request) -> Response:
+        if "refresh_token" in request.query_params:  # it would sit in every access log
+            return _oauth_error("invalid_request", "send the refresh token in the body")
+        form = await _token_request(request)
+        if form is None:
+            return _oauth_error("invalid_request", "send a form or JSON body")
+        if form.get("grant_type") != "refresh_token":
+            return _oauth_error("unsupported_grant_type", "grant_type must be refresh_token")
+        token = form.get("refresh_token")
+        if not isinstance(token, str) or not token:
+            return _oauth_error("invalid_request", "refresh_token is missing")
+        try:
+            pair = await refresh_tokens(request, token)
+        except InvalidGrant:
+            return _oauth_error("invalid_grant")
+        return JSONResponse(pair.to_dict(), headers=_TOKEN_HEADERS)
+
+
+def token_routes() -> list[BaseRoute]:
+    """`POST /token/refresh`: trade a refresh token from `login_bearer` for the next pair.
+
+    The body is a form (`grant_type=refresh_token&refresh_token=...`, as RFC 6749 §6 has it)
+    or the same as JSON. A bad token of any kind gets `400 {"error": "invalid_grant"}`.
+    """
+    return [Route("/token/refresh", TokenEndpoint().refresh, methods=["POST"])]
+
+
+async def _token_request(request: Request) -> dict[str, object] | None:
+    """The request's parameters, from a urlencoded form or a JSON object; `None` if neither."""
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_TOKEN_REQUEST_BYTES:
+            return None
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    try:
+        if media_type == "application/json":
+            parsed = json.loads(body)
+            return parsed if isinstance(parsed, dict) else None
+        if media_type == "application/x-www-form-urlencoded":
+            text = body.decode("utf-8")
+            return {
+                name: values[0] for name, values in parse_qs(text, strict_parsing=False).items()
+            }
+    except (UnicodeDecodeError, ValueError):
+        return None
+    return None
+
+
+def _oauth_error(code: str, description: str | None = None) -> Response:
+    body = (
+        {"error": code}
+        if description is None
+        else {"error": code, "error_description": description}
+    )
+    return JSONResponse(body, status_code=400, headers=_TOKEN_HEADERS)

@@ -9,6 +9,7 @@ from starlette.types import Scope
 
 from .bearer import BearerSigner
 from .exceptions import ConfigurationError
+from .refresh import DEFAULT_ACCESS_LIFETIME, DEFAULT_REUSE_GRACE
 from .tokens import MAX_TOKEN_LENGTH
 
 SameSite = Literal["lax", "strict", "none"]
@@ -164,8 +165,27 @@ class BearerTransport:
     set in reply. Requests without the header fall back to the cookie.
     """
 
-    def __init__(self, signer: BearerSigner) -> None:
+    def __init__(
+        self,
+        signer: BearerSigner,
+        *,
+        access_token_lifetime: int = DEFAULT_ACCESS_LIFETIME,
+        reuse_grace: int = DEFAULT_REUSE_GRACE,
+    ) -> None:
+        for name, seconds in (
+            ("access_token_lifetime", access_token_lifetime),
+            ("reuse_grace", reuse_grace),
+        ):
+            if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 0:
+                raise ConfigurationError(f"{name} must be whole seconds >= 0, not {seconds!r}")
+        if access_token_lifetime == 0:
+            raise ConfigurationError("access_token_lifetime must be at least 1 second")
         self.signer = signer
+        # Token pairs (`login_bearer`): how long an access token lives, and how long after a
+        # refresh token's first use the same token still gets the same answer (a retry, two
+        # tabs at once) rather than counting as stolen.
+        self.access_token_lifetime = access_token_lifetime
+        self.reuse_grace = reuse_grace
 
     def read(self, scope: Scope) -> str | None:
         for header, value in scope["headers"]:

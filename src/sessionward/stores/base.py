@@ -133,6 +133,27 @@ class Store(Protocol):
         locations, for account deletion); return how many devices went."""
         ...
 
+    # Refresh tokens (`sessionward.refresh`): a bearer session's family of rotating tokens.
+
+    async def refresh(
+        self,
+        key: str,
+        now_ms: int,
+        idle_ttl_ms: int,
+        presented: str,
+        chains: Sequence[Sequence[str]],
+        grace_ms: int,
+    ) -> tuple[int, int, dict[str, str] | None]:
+        """Apply `sessionward.refresh.decide` to a live bearer session, atomically.
+
+        `ROTATED` writes `refresh.rotated_fields` and touches the session as `load` does,
+        `REPLAYED` touches it, `STOLEN` deletes it, and `INVALID` (a missing, ended or
+        cookie session too) changes nothing. Returns the outcome, the key position `decide`
+        gave, and the session's fields (after the write; before the delete for `STOLEN`;
+        `None` for `INVALID`). One round trip.
+        """
+        ...
+
     async def aclose(self) -> None:
         """Release connections; the store is not used afterwards."""
         ...

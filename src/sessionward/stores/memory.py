@@ -21,6 +21,7 @@ from ..record import (
     META_PREFIX,
     SEEN,
     SIZE,
+    TRANSPORT,
     USER,
     changes_lifetimes,
     data_size,
@@ -29,6 +30,7 @@ from ..record import (
     stored_int,
     untouched_ms,
 )
+from ..refresh import Outcome, decide, rotated_fields
 from .base import DeviceEntry, too_large
 
 
@@ -268,6 +270,36 @@ class MemoryStore:
             del self._device_logs[user_id]
             return len(log.devices)
         return sum(log.devices.pop(h, None) is not None for h in set(hashes))
+
+    async def refresh(
+        self,
+        key: str,
+        now_ms: int,
+        idle_ttl_ms: int,
+        presented: str,
+        chains: Sequence[Sequence[str]],
+        grace_ms: int,
+    ) -> tuple[int, int, dict[str, str] | None]:
+        entry = self._live_entry(key, now_ms)
+        ttl_ms = None if entry is None else entry.remaining_ms(now_ms, idle_ttl_ms)
+        if entry is None or ttl_ms is None:
+            self._forget(key)
+            return Outcome.INVALID, 0, None
+        fields = entry.fields
+        if fields.get(TRANSPORT) != "bearer":
+            return Outcome.INVALID, 0, None
+        outcome, position = decide(fields, presented, chains, now_ms, grace_ms)
+        if outcome == Outcome.INVALID:
+            return outcome, 0, None
+        if outcome == Outcome.STOLEN:
+            self._forget(key)
+            return outcome, 0, dict(fields)
+        if outcome == Outcome.ROTATED:
+            fields.update(rotated_fields(presented, chains, now_ms))
+        entry.seen_ms = now_ms
+        fields[SEEN] = str(now_ms)
+        self._keep(key, entry, now_ms + ttl_ms)
+        return outcome, position, dict(fields)
 
     async def aclose(self) -> None:
         self._entries.clear()

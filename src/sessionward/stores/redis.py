@@ -176,6 +176,58 @@ return 1
 """
 )
 
+# KEYS[1]: the session hash. ARGV[1]: now (ms). ARGV[2]: the configured idle TTL (ms).
+# ARGV[3]: the presented refresh secret's hash. ARGV[4]: the reuse grace (ms). ARGV[5]: n, the
+# length of each chain; ARGV[6]: m, the number of chains (one per secret key); then m chains
+# of n hashes: the presented secret's successors under each key, nearest first. Applies
+# `sessionward.refresh.decide` (tests/test_refresh.py pins this copy to it) to a live bearer
+# session, atomically, so two refreshes at once cannot both rotate: ROTATED (1) moves the
+# family on and touches the session, REPLAYED (2) touches it, STOLEN (3) deletes it, INVALID
+# (0) changes nothing. Returns {outcome, key position, the fields as JSON}. Sent with EVAL:
+# a refresh comes once per access token's lifetime.
+REFRESH_ROTATE = (
+    LIVENESS
+    + _LOAD
+    + """
+if record['m:via'] ~= 'bearer' then return {0, 0, false} end
+local presented, grace = ARGV[3], tonumber(ARGV[4])
+local n, m = tonumber(ARGV[5]), tonumber(ARGV[6])
+local function chain(j, k) return ARGV[6 + (j - 1) * n + k] end
+local current, parent = record['m:rt'], record['m:rtp']
+local function touched(outcome, position)
+  record['m:seen'] = ARGV[1]
+  redis.call('HSET', KEYS[1], 'm:seen', ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  return {outcome, position, cjson.encode(record)}
+end
+local function stolen()
+  redis.call('DEL', KEYS[1])
+  return {3, 0, cjson.encode(record)}
+end
+if not current or current == '' then return {0, 0, false} end
+if presented == current then
+  record['m:rt'], record['m:rtp'], record['m:rtt'] = chain(1, 1), presented, ARGV[1]
+  redis.call('HSET', KEYS[1], 'm:rt', chain(1, 1), 'm:rtp', presented, 'm:rtt', ARGV[1])
+  return touched(1, 0)
+end
+if presented == parent then
+  local rotated = whole(record['m:rtt'])
+  for j = 1, m do
+    if chain(j, 1) == current and rotated and now - rotated <= grace then
+      return touched(2, j - 1)
+    end
+  end
+  return stolen()
+end
+for j = 1, m do
+  for k = 2, n do
+    if chain(j, k) == current then return stolen() end
+  end
+end
+return {0, 0, false}
+"""
+)
+
 # KEYS[1]: a user's index. ARGV[1]: a session key. ARGV[2]: its score (ms). ARGV[3]: TTL (ms),
 # the absolute lifetime. Drops members scored a whole lifetime before ARGV[2] (dead, whoever
 # forgot to remove them, so an index never listed cannot grow without bound), adds the
@@ -502,6 +554,27 @@ class RedisStore:
             if remove:
                 pipe.zrem(index, *remove)
             await pipe.execute()
+
+    async def refresh(
+        self,
+        key: str,
+        now_ms: int,
+        idle_ttl_ms: int,
+        presented: str,
+        chains: Sequence[Sequence[str]],
+        grace_ms: int,
+    ) -> tuple[int, int, dict[str, str] | None]:
+        length = len(chains[0]) if chains else 0
+        hashes = [hash_ for chain in chains for hash_ in chain]
+        args: list[str | int] = [now_ms, idle_ttl_ms, presented, grace_ms, length, len(chains)]
+        args += hashes
+        async with self._call:
+            reply = await self.client.eval(REFRESH_ROTATE, 1, self.key(key), *args)
+        if not reply:
+            return 0, 0, None
+        outcome, position, encoded = reply
+        fields = json.loads(_text(encoded)) if encoded else None
+        return int(outcome), int(position), fields if isinstance(fields, dict) else None
 
     def device_log_key(self, user_id: str) -> str:
         return f"{self.prefix}k:{{{user_id}}}"
