@@ -91,3 +91,15 @@ async def test_the_fastapi_dependencies_example_guards_its_routes() -> None:
     assert email.json() == {"changed_for": "u-1"}
     assert password.status_code == 200
     assert "bearerAuth" in app.openapi()["components"]["securitySchemes"]
+
+
+@pytest.mark.anyio
+async def test_the_token_pair_example_signs_in_and_refreshes() -> None:
+    (source,) = [block for block in BLOCKS if "login_bearer" in block and "token_routes" in block]
+    app = run_block(source)["app"]
+    async with client_for(app) as api:
+        pair = (await api.post("/api/login", json={"user": "ada", "install_id": "i-1"})).json()
+        body = {"grant_type": "refresh_token", "refresh_token": pair["refresh_token"]}
+        nxt = (await api.post("/token/refresh", data=body)).json()
+    assert pair["expires_in"] == 900
+    assert nxt["refresh_token"] != pair["refresh_token"]

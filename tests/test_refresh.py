@@ -534,3 +534,39 @@ def test_pair_settings_are_checked(name: str, value: int) -> None:
 
     with pytest.raises(ConfigurationError, match=name):
         BearerTransport(BearerSigner(JWT_KEY), **{name: value})
+
+
+async def test_the_fastapi_token_router_refreshes_and_is_documented(
+    store: Store, clock: Clock
+) -> None:
+    from fastapi import FastAPI
+
+    from sessionward.fastapi import token_router
+
+    app = FastAPI()
+    app.add_middleware(
+        SessionMiddleware,
+        secret_keys=[SECRET],
+        store=store,
+        clock=clock,
+        bearer=BearerTransport(BearerSigner(JWT_KEY)),
+    )
+    app.include_router(token_router())
+
+    @app.post("/login")
+    async def sign_in(request: Request) -> dict[str, str | int]:
+        return (await login_bearer(request, "ada")).to_dict()
+
+    async with client_for(app) as api:
+        pair = (await api.post("/login")).json()
+        nxt = await refresh(api, str(pair["refresh_token"]))
+        bad = await refresh(api, str(pair["refresh_token"]) + "x")
+    operation = app.openapi()["paths"]["/token/refresh"]["post"]
+    assert set(nxt.json()) == {"access_token", "token_type", "expires_in", "refresh_token"}
+    assert nxt.headers["cache-control"] == "no-store"
+    assert bad.json() == {"error": "invalid_grant"}
+    assert set(operation["requestBody"]["content"]) == {
+        "application/x-www-form-urlencoded",
+        "application/json",
+    }
+    assert "400" in operation["responses"]

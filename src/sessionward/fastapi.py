@@ -32,7 +32,7 @@ except ModuleNotFoundError as error:  # pragma: no cover - exercised in a subpro
     ) from error
 
 from .auth import get_session, recently_authenticated, session_config
-from .routes import DeviceEndpoints
+from .routes import DeviceEndpoints, TokenEndpoint
 from .transports import challenge, default_cookie_name
 from .users import SessionInfo
 
@@ -273,12 +273,71 @@ def device_router(
     return router
 
 
+class TokenRequest(BaseModel):
+    """RFC 6749 §6: a refresh token to trade for the next pair (form or JSON)."""
+
+    grant_type: str = "refresh_token"
+    refresh_token: str
+
+
+class TokenResponse(BaseModel):
+    """RFC 6749 §5.1: what `TokenPair.to_dict()` gives."""
+
+    access_token: str
+    token_type: str
+    expires_in: int
+    refresh_token: str
+
+
+class OAuthError(BaseModel):
+    error: str
+    error_description: str | None = None
+
+
+_TOKEN_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        media_type: {"schema": TokenRequest.model_json_schema()}
+        for media_type in ("application/x-www-form-urlencoded", "application/json")
+    },
+}
+
+
+def token_router() -> APIRouter:
+    """`POST /token/refresh`, as `token_routes()` (RFC 6749 bodies), documented.
+
+    The request needs no access token (send none: an expired one is refused first); the
+    refresh token goes in the body only.
+    """
+    endpoint = TokenEndpoint()
+    router = APIRouter(tags=["tokens"])
+
+    @router.post(
+        "/token/refresh",
+        response_model=TokenResponse,
+        responses={
+            400: {
+                "model": OAuthError,
+                "description": "invalid_grant (a bad, used or revoked refresh token), "
+                "invalid_request or unsupported_grant_type",
+            }
+        },
+        openapi_extra={"requestBody": _TOKEN_BODY},
+    )
+    async def refresh_tokens(request: Request) -> Response:
+        """Trade a refresh token for the next pair; the used one stops working."""
+        return await endpoint.refresh(request)
+
+    return router
+
+
 __all__ = [
     "DEFAULT_COOKIE_NAME",
     "CurrentSession",
     "CurrentUserId",
     "DeviceModel",
     "ErrorModel",
+    "OAuthError",
     "OptionalSession",
     "RecentAuth",
     "RefusedModel",
@@ -286,5 +345,8 @@ __all__ = [
     "SessionAuth",
     "SessionList",
     "SessionModel",
+    "TokenRequest",
+    "TokenResponse",
     "device_router",
+    "token_router",
 ]
