@@ -24,6 +24,8 @@ from .origins import browser_origins
 from .record import DEFAULT_IDLE_TTL_MS
 from .refresh import RefreshKeys
 from .stores import MemoryStore, Store
+from .stores.instrumented import InstrumentedStore
+from .telemetry import Telemetry, telemetry_for
 from .tokens import CookieSigner
 from .transports import BearerTransport, CookieTransport
 
@@ -41,6 +43,12 @@ class SessionConfig:
 
     Lifetimes are given in seconds and kept in milliseconds, the unit every record uses.
     `secret_keys` may be left out only where no cookie is signed (work outside requests).
+
+    `telemetry` is on by default, as OpenTelemetry asks of libraries: with `opentelemetry-api`
+    installed, metrics and spans go to the global providers, which record nothing until the
+    app configures an SDK. `False` turns it off where the API is installed for another
+    library and these metrics are not wanted; a `sessionward.telemetry.Telemetry` records to
+    providers of the app's choosing (see `sessionward.telemetry`).
     """
 
     def __init__(
@@ -62,6 +70,7 @@ class SessionConfig:
         on_store_error: StoreErrorPolicy = "503",
         locate: Locate | None = None,
         count_as_activity: Callable[[Scope], bool] | None = None,
+        telemetry: bool | Telemetry = True,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if count_as_activity is not None and not callable(count_as_activity):
@@ -90,7 +99,14 @@ class SessionConfig:
         self._signer = CookieSigner(secret_keys) if secret_keys is not None else None
         self._device_cookie: DeviceCookie | None = None
         self._refresh_keys: RefreshKeys | None = None
-        self.store: Store = store if store is not None else _default_store(clock)
+        store = store if store is not None else _default_store(clock)
+        if isinstance(store, InstrumentedStore):  # another config's: measure it once
+            store = store.wrapped
+        # OpenTelemetry metrics and spans (`telemetry`): `None` when off or not installed.
+        self.telemetry = telemetry_for(telemetry)
+        if self.telemetry is not None:  # every store call, whoever makes it, is measured
+            store = InstrumentedStore(store, self.telemetry)
+        self.store: Store = store
         self.cookie = cookie if cookie is not None else CookieTransport()
         if secret_keys is not None and self.device_cookie.name == self.cookie.name:
             raise ConfigurationError(

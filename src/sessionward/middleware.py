@@ -32,6 +32,7 @@ from .locations import Locate
 from .origins import SAFE_METHODS, cross_origin
 from .request_session import RequestSession
 from .stores import Store
+from .telemetry import Telemetry
 from .tokens import session_hash
 from .transports import BearerTransport, CookieTransport
 
@@ -71,6 +72,7 @@ class SessionMiddleware:
         on_store_error: StoreErrorPolicy = "503",
         locate: Locate | None = None,
         count_as_activity: Callable[[Scope], bool] | None = None,
+        telemetry: bool | Telemetry = True,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if secret_keys is None:  # `os.environ.get(...)` of a variable that is not set
@@ -96,9 +98,11 @@ class SessionMiddleware:
             on_store_error=on_store_error,
             locate=locate,
             count_as_activity=count_as_activity,
+            telemetry=telemetry,
             clock=clock,
         )
         self.core = SessionCore(self.config)
+        self.telemetry = self.config.telemetry
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -123,11 +127,12 @@ class SessionMiddleware:
         except StoreUnavailable as exc:
             logger.warning("sessionward: could not load the session: %s", exc)
             if self.config.on_store_error == "503" or bearer_token is not None:
-                await _refuse(scope, send)
+                await self._refuse(scope, send)
                 return
             current = RequestSession(self.core, client, degraded=True)
         except InvalidToken as exc:
             logger.debug("sessionward: bearer token refused: %s", exc)
+            self._rejected("bearer", exc)
             await _unauthorized(scope, send, exc.reason)
             return
         scope["session"] = current.session
@@ -151,6 +156,15 @@ class SessionMiddleware:
         )
         await _respond(send, 403, forbidden_json(reason), b"application/json")
         return True
+
+    def _rejected(self, transport: str, exc: InvalidToken) -> None:
+        if self.telemetry is not None:
+            self.telemetry.rejected_tokens.add((transport, exc.reason))
+
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        if self.telemetry is not None:
+            self.telemetry.unavailable.add()
+        await _refuse(scope, send)
 
     # -- load ------------------------------------------------------------------------------
 
@@ -177,7 +191,8 @@ class SessionMiddleware:
         for token in config.cookie.read(scope):
             try:
                 verified = config.signer.verify(token)
-            except InvalidToken:
+            except InvalidToken as exc:
+                self._rejected("cookie", exc)
                 continue
             loaded = await self.core.load(verified.key, touch=touch)
             if loaded is None or loaded.transport != "cookie":
@@ -221,7 +236,7 @@ class SessionMiddleware:
                 except StoreUnavailable as exc:
                     logger.warning("sessionward: could not save the session: %s", exc)
                     refused = True
-                    await _refuse(scope, send)
+                    await self._refuse(scope, send)
                     return
                 _add_headers(message, current, cookie)
                 if cookie is not None and scope.get("scheme") == "http":
@@ -241,7 +256,7 @@ class SessionMiddleware:
             if refused or (started and not held):
                 raise
             logger.warning("sessionward: the store failed inside the handler: %s", exc)
-            await _refuse(scope, send)
+            await self._refuse(scope, send)
             return
         except BaseException:
             for message in held:  # the app's own 500, as it meant it
@@ -274,7 +289,7 @@ class SessionMiddleware:
         except StoreUnavailable as exc:
             logger.warning("sessionward: the store failed during a websocket: %s", exc)
             if not accepted:
-                await _refuse(scope, send)
+                await self._refuse(scope, send)
 
 
 def _add_headers(message: Message, current: RequestSession, cookie: str | None) -> None:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal
 
 from .config import SessionConfig
 from .device_ids import DEVICE_COOKIE_MAX_AGE
@@ -161,6 +161,7 @@ class UserSessions:
         if record is None or record.user_id != user_id:
             return False
         await self._end([(public_id, record)], user_id, "session.revoked")
+        self._count("revoked", 1)
         return True
 
     async def revoke_all(self, user_id: str, *, keep: str | None = None) -> int:
@@ -171,6 +172,7 @@ class UserSessions:
         held, stale = await self._held(user_id)
         ending = [(key, record) for key, record in held if key != keep]
         await self._end(ending, user_id, "session.revoked", also_unindex=stale)
+        self._count("revoked", len(ending))
         return len(ending)
 
     async def see_device(
@@ -232,6 +234,7 @@ class UserSessions:
         if excess > 0:
             older.sort(key=lambda item: item[1].last_seen_at_ms)
             await self._end(older[:excess], user_id, "session.revoked")
+            self._count("evicted", excess)
 
     async def forget(self, user_id: str, key: str) -> None:
         """Drop a session that has already been deleted from the user's index."""
@@ -253,7 +256,15 @@ class UserSessions:
             location=record.location,
             new_location=new_location,
         )
+        if (telemetry := self.config.telemetry) is not None:
+            telemetry.event(kind, record.transport)
         await self.config.events.emit(event)
+
+    def _count(self, ended: Literal["revoked", "evicted"], sessions: int) -> None:
+        """Count sessions signed out by `revoke*` or by `max_sessions_per_user`."""
+        if (telemetry := self.config.telemetry) is not None and sessions:
+            tally = telemetry.revoked if ended == "revoked" else telemetry.evicted
+            tally.add(amount=sessions)
 
     async def _live(self, user_id: str) -> list[tuple[str, SessionRecord]]:
         """The user's sessions that are live by the liveness rule, their index scores updated."""
