@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import json
 import random
 import statistics
 import sys
@@ -36,16 +37,22 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sessionward import (  # noqa: E402
+    BearerSigner,
+    BearerTransport,
+    JWTKey,
     MemoryStore,
     RedisStore,
     SessionMiddleware,
     Store,
     login,
+    login_bearer,
     recently_authenticated,
+    token_routes,
 )
 from tests.redis_server import start_server  # noqa: E402
 
 SECRET = "benchmark-secret-key-0123456789abcdefghijklmnop"
+JWT_KEY = JWTKey("k1", "HS256", "benchmark-jwt-key-0123456789abcdefghijklmnop")
 USER_AGENT = (
     b"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
     b"(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
@@ -91,13 +98,21 @@ async def _sign_in(request: Request) -> Response:
     return PlainTextResponse("ok")
 
 
+async def _pair_sign_in(request: Request) -> Response:
+    pair = await login_bearer(request, "ada")
+    return PlainTextResponse(pair.refresh_token)
+
+
 def build(store: Store, **options: Any) -> ASGIApp:
     routes = [
         Route("/write", _write, methods=["POST"]),
         Route("/read", _read),
         Route("/guarded", _guarded),
         Route("/login", _sign_in, methods=["POST"]),
+        Route("/api/login", _pair_sign_in, methods=["POST"]),
+        *token_routes(),
     ]
+    options.setdefault("bearer", BearerTransport(BearerSigner(JWT_KEY)))
     middleware = [Middleware(SessionMiddleware, secret_keys=[SECRET], store=store, **options)]
     return Starlette(routes=routes, middleware=middleware)
 
@@ -108,9 +123,13 @@ class Browser:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self.cookies: dict[bytes, bytes] = {}
+        self.body = b""
 
-    async def request(self, method: str, path: str) -> int:
+    async def request(self, method: str, path: str, body: bytes = b"") -> int:
         headers = list(BROWSER_HEADERS)
+        if body:
+            headers = [h for h in headers if h[0] != b"content-type"]
+            headers.append((b"content-type", b"application/x-www-form-urlencoded"))
         if self.cookies:
             cookie = b"; ".join(name + b"=" + value for name, value in self.cookies.items())
             headers.append((b"cookie", cookie))
@@ -129,12 +148,15 @@ class Browser:
             "server": ("localhost", 443),
         }
         status = 0
+        self.body = b""
 
         async def receive() -> Message:
-            return {"type": "http.request", "body": b"", "more_body": False}
+            return {"type": "http.request", "body": body, "more_body": False}
 
         async def send(message: Message) -> None:
             nonlocal status
+            if message["type"] == "http.response.body":
+                self.body += message.get("body", b"")
             if message["type"] == "http.response.start":
                 status = message["status"]
                 for name, value in message.get("headers", ()):
@@ -202,15 +224,30 @@ async def sign_ins(url: str, rounds: int, requests: int) -> dict[str, float]:
         await store.device_seen("ada", hashes, "Chrome 131 on macOS", None, 1, 10**10, 50)
         return 200
 
+    api = Browser(build(RedisStore(client)))
+    assert await api.request("POST", "/api/login") == 200
+    refresh_token = api.body
+
+    async def refresh() -> int:
+        nonlocal refresh_token
+        status = await api.request("POST", "/token/refresh", _refresh_body(refresh_token))
+        refresh_token = json.loads(api.body)["refresh_token"].encode()
+        return status
+
     cells: dict[str, Cell] = {
         "sign-in, MemoryStore": lambda: memory.request("POST", "/login"),
         "sign-in, RedisStore": lambda: on_redis.request("POST", "/login"),
         "known-device log alone, RedisStore": device_seen,
+        "token refresh (rotation), RedisStore": refresh,
     }
     try:
         return await time_cells(cells, rounds, max(1, requests // 10))
     finally:
         await client.aclose()
+
+
+def _refresh_body(token: bytes) -> bytes:
+    return b"grant_type=refresh_token&refresh_token=" + token
 
 
 async def round_trips(url: str) -> dict[str, int]:
@@ -229,6 +266,13 @@ async def round_trips(url: str) -> dict[str, int]:
         before = CountingConnection.round_trips
         await browser.request(method, path)
         counted[name] = CountingConnection.round_trips - before
+    api = Browser(build(RedisStore(client)))
+    before = CountingConnection.round_trips
+    await api.request("POST", "/api/login")
+    counted["token-pair sign-in"] = CountingConnection.round_trips - before
+    before = CountingConnection.round_trips
+    await api.request("POST", "/token/refresh", _refresh_body(api.body))
+    counted["token refresh"] = CountingConnection.round_trips - before
     await client.aclose()
     return counted
 
