@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -170,16 +171,15 @@ def client_for(app: object) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=transport, base_url="https://testserver")
 
 
-@pytest.fixture
-def served_example(redis_url: str) -> Iterator[str]:
-    """examples/app.py under uvicorn on a loopback port, with its sessions in a flushed Redis."""
-    with redis.Redis.from_url(redis_url) as client:
-        client.flushdb()
+@contextlib.contextmanager
+def serve_example(
+    script: str, environment: dict[str, str], ready_path: str = "/session"
+) -> Iterator[str]:
+    """An example app under uvicorn on a free loopback port; its base URL once it answers."""
     port = free_port()
-    environment = {**os.environ, "SESSIONWARD_SECRET_KEYS": SECRET, "REDIS_URL": redis_url}
-    environment.update(PORT=str(port), HOST="127.0.0.1")
+    environment = {**os.environ, **environment, "PORT": str(port), "HOST": "127.0.0.1"}
     server = subprocess.Popen(
-        [sys.executable, "examples/app.py"],
+        [sys.executable, script],
         cwd=ROOT,
         env=environment,
         stdout=subprocess.DEVNULL,
@@ -190,7 +190,7 @@ def served_example(redis_url: str) -> Iterator[str]:
         deadline = time.monotonic() + 20
         while True:
             try:
-                httpx.get(base_url + "/session", timeout=1)
+                httpx.get(base_url + ready_path, timeout=1)
                 break
             except httpx.TransportError:
                 if time.monotonic() > deadline or server.poll() is not None:
@@ -200,3 +200,13 @@ def served_example(redis_url: str) -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+@pytest.fixture
+def served_example(redis_url: str) -> Iterator[str]:
+    """examples/app.py under uvicorn on a loopback port, with its sessions in a flushed Redis."""
+    with redis.Redis.from_url(redis_url) as client:
+        client.flushdb()
+    environment = {"SESSIONWARD_SECRET_KEYS": SECRET, "REDIS_URL": redis_url}
+    with serve_example("examples/app.py", environment) as base_url:
+        yield base_url

@@ -7,7 +7,6 @@ import importlib
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -19,8 +18,7 @@ from fastapi.testclient import TestClient
 
 from sessionward import ConfigurationError
 from tests.apps import SECRET
-from tests.conftest import Clock
-from tests.redis_server import free_port
+from tests.conftest import Clock, serve_example
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = {"password": "correct horse battery staple"}
@@ -158,33 +156,11 @@ def test_a_missing_key_stops_start_up(example: ModuleType) -> None:
 
 @pytest.fixture
 def served() -> Iterator[str]:
-    """examples/fastapi_app.py under uvicorn on a loopback port."""
-    port = free_port()
-    environment = {**os.environ, "SESSIONWARD_SECRET_KEYS": SECRET, "PYTHONPATH": str(ROOT / "src")}
-    environment.update(PORT=str(port), HOST="127.0.0.1")
-    environment.pop("REDIS_URL", None)
-    server = subprocess.Popen(
-        [sys.executable, "examples/fastapi_app.py"],
-        cwd=ROOT,
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base_url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.get(base_url + "/openapi.json", timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise
-                time.sleep(0.05)
+    """examples/fastapi_app.py under uvicorn on a loopback port, with its in-memory store."""
+    environment = {"SESSIONWARD_SECRET_KEYS": SECRET, "PYTHONPATH": str(ROOT / "src")}
+    environment["REDIS_URL"] = ""  # its MemoryStore, whatever this process was given
+    with serve_example("examples/fastapi_app.py", environment, "/openapi.json") as base_url:
         yield base_url
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def test_it_runs_under_uvicorn(served: str) -> None:
