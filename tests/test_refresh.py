@@ -570,3 +570,72 @@ async def test_the_fastapi_token_router_refreshes_and_is_documented(
         "application/json",
     }
     assert "400" in operation["responses"]
+
+
+async def test_a_theft_alert_survives_a_failing_unindex(clock: Clock) -> None:
+    from sessionward import StoreUnavailable
+
+    class FlakyIndex(MemoryStore):
+        fail = False
+
+        async def index_update(self, user_id: str, scores: Any, remove: Any) -> None:
+            if self.fail:
+                raise StoreUnavailable("index unreachable")
+            await super().index_update(user_id, scores, remove)
+
+    store = FlakyIndex()
+    recorder = Recorder()
+    async with client_for(app_for(store, clock, recorder)) as api:
+        first = (await api.post("/api/login/ada")).json()
+        await refresh(api, first["refresh_token"])
+        clock.advance(31)
+        store.fail = True
+        stolen = await refresh(api, first["refresh_token"])
+    assert stolen.status_code == 503
+    assert [event.type for event in recorder.events] == ["session.login", "session.theft_suspected"]
+
+
+async def test_the_old_self_renewal_refuses_a_pairs_session(store: Store, clock: Clock) -> None:
+    async def renew(request: Request) -> Response:
+        from sessionward import refresh_token
+
+        with (
+            pytest.warns(DeprecationWarning, match="deprecated"),
+            pytest.raises(ValueError, match="refresh_tokens"),
+        ):
+            await refresh_token(request)
+        return JSONResponse(None)
+
+    app = app_for(store, clock)
+    app.router.routes.append(Route("/api/renew", renew, methods=["POST"]))
+    async with client_for(app) as api:
+        pair = (await api.post("/api/login/ada")).json()
+        answer = await api.post("/api/renew", headers=bearer(pair["access_token"]))
+    assert answer.status_code == 200
+
+
+async def test_deeply_nested_json_is_a_400_not_a_500(store: Store, clock: Clock) -> None:
+    from fastapi import FastAPI
+
+    from sessionward.fastapi import token_router
+
+    fastapi_app = FastAPI()
+    fastapi_app.add_middleware(
+        SessionMiddleware,
+        secret_keys=[SECRET],
+        store=store,
+        bearer=BearerTransport(BearerSigner(JWT_KEY)),
+    )
+    fastapi_app.include_router(token_router())
+    nested = {"content": b"[" * 3000, "headers": {"content-type": "application/json"}}
+    for app in (app_for(store, clock), fastapi_app):
+        async with client_for(app) as api:
+            answer = await api.post("/token/refresh", **nested)  # type: ignore[arg-type]
+        assert answer.status_code == 400
+        assert answer.json()["error"] == "invalid_request"
+
+
+def test_the_documented_token_request_needs_its_grant_type() -> None:
+    from sessionward.fastapi import TokenRequest
+
+    assert "grant_type" in TokenRequest.model_json_schema()["required"]

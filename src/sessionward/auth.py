@@ -302,6 +302,11 @@ async def refresh_token(connection: HTTPConnection) -> str:
     bearer = config.bearer_transport()
     if not current.bearer or current.session_id is None or current.record is None:
         raise ValueError("refresh_token() needs a request authenticated by a bearer token")
+    if current.record.refresh is not None:  # its access tokens must stay short-lived
+        raise ValueError(
+            "this session came from login_bearer(): refresh it with its refresh token "
+            "(refresh_tokens(), POST /token/refresh), not refresh_token()"
+        )
     user_id = current.record.user_id or ""
     return bearer.signer.issue(current.session_id, user_id, now=config.clock())
 

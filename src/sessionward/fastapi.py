@@ -18,7 +18,7 @@ Needs the `fastapi` extra. Annotations here are evaluated when each function is 
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, Literal, cast
 
 try:
     from fastapi import APIRouter, Depends, HTTPException, Request, Response, Security
@@ -276,7 +276,7 @@ def device_router(
 class TokenRequest(BaseModel):
     """RFC 6749 §6: a refresh token to trade for the next pair (form or JSON)."""
 
-    grant_type: str = "refresh_token"
+    grant_type: Literal["refresh_token"]
     refresh_token: str
 
 

@@ -199,7 +199,7 @@ async def _token_request(request: Request) -> dict[str, object] | None:
             return {
                 name: values[0] for name, values in parse_qs(text, strict_parsing=False).items()
             }
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # `[[[[...` nests past the stack
         return None
     return None
 

@@ -92,7 +92,7 @@ class TokenPairs:
             return self.pair(session_id, fields[USER], keys.successor(secret, position))
         if outcome == Outcome.STOLEN and fields is not None:
             await self._revoked_as_stolen(key, fields)
-            raise InvalidGrant("refresh token reused after its grace: session revoked")
+            raise InvalidGrant("a used refresh token came back: session revoked as stolen")
         raise InvalidGrant("unknown refresh token, or its session has ended")
 
     def pair(self, session_id: str, user_id: str, secret: str) -> TokenPair:
@@ -114,13 +114,15 @@ class TokenPairs:
         if record is None or record.user_id is None:
             return
         logger.warning(
-            "sessionward: a used refresh token came back after its grace; session %s of "
-            "user %r revoked as stolen",
+            "sessionward: a used refresh token came back (after its grace, or after its "
+            "successor was used too); session %s of user %r revoked as stolen",
             key[:12],
             record.user_id,
         )
-        await self.core.users.forget(record.user_id, key)
-        await self.core.users.emit("session.theft_suspected", key, record)
+        try:  # the alert first: the session is gone already, and an outage must not lose it
+            await self.core.users.emit("session.theft_suspected", key, record)
+        finally:
+            await self.core.users.forget(record.user_id, key)
 
     def _client(self, ip: str | None, user_agent: str | None) -> Client:
         headers = (
