@@ -89,7 +89,11 @@ async def test_logout_ends_the_session_and_unindexes_it(store: Store) -> None:
     async with browser(app) as client:
         await client.post("/login/ada")
         token = client.cookies[COOKIE]
+        me = (await client.get("/me")).json()
+        assert list(await store.index_read("ada")) == [me["id"]]
         response = await client.post("/logout")
+        # The index itself, not the listing: listing would drop a stale entry by itself.
+        assert await store.index_read("ada") == {}
         replay = await client.get("/me", headers={"cookie": f"{COOKIE}={token}"})
     assert "expires=Thu, 01 Jan 1970" in response.headers["set-cookie"]
     assert replay.json() is None
@@ -327,6 +331,27 @@ async def test_a_stuck_listener_does_not_hold_up_sign_in(
     assert elapsed < 2
     assert seen == ["session.login"]  # the listeners after it still hear of it
     assert "given up" in caplog.text
+
+
+async def test_a_failing_listener_does_not_break_sign_in(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: list[str] = []
+
+    async def failing(event: SessionEvent) -> None:
+        raise RuntimeError("the audit log is down")
+
+    async def after(event: SessionEvent) -> None:
+        seen.append(event.type)
+
+    app = build_app(store, events=Events([failing, after]))
+    async with browser(app) as laptop:
+        response = await laptop.post("/login/ada")
+        me = (await laptop.get("/me")).json()
+    assert response.status_code == 200
+    assert me["user_id"] == "ada"
+    assert seen == ["session.login"]  # the listeners after it still hear of it
+    assert "the audit log is down" in caplog.text
 
 
 async def test_a_frozen_events_redis_does_not_hold_up_sign_in(

@@ -35,14 +35,6 @@ async def test_a_session_past_its_absolute_deadline_is_never_returned() -> None:
     assert await store.load("long", 10_000, IDLE_MS) is not None
 
 
-async def test_create_refuses_an_existing_key_and_save_a_missing_one() -> None:
-    store = MemoryStore()
-    await create(store, "k", now_ms=0)
-    assert not await store.save("k", {}, (), 1, IDLE_MS, create=True)
-    assert not await store.save("gone", {"d:a": "1"}, (), 1, IDLE_MS, create=False)
-    assert await store.load("gone", 1, IDLE_MS) is None
-
-
 async def test_load_touches_seen() -> None:
     store = MemoryStore()
     await create(store, "k", now_ms=0)
