@@ -111,6 +111,7 @@ async def test_revoking_a_device_signs_it_out_on_its_next_request(store: Store) 
         assert "iPhone" in other["label"]
         revoked = await laptop.delete(f"/account/sessions/{other['id']}", headers=SAME_ORIGIN)
         assert revoked.status_code == 204
+        assert revoked.headers["cache-control"] == "private, no-store"
         assert (await phone.get("/me")).json() is None
         assert (await laptop.get("/me")).json()["user_id"] == "ada"
 
@@ -152,7 +153,8 @@ async def test_one_user_cannot_see_or_revoke_anothers_session(store: Store) -> N
         unknown = await ada.delete("/account/sessions/" + "0" * 64, headers=SAME_ORIGIN)
         garbage = await ada.delete("/account/sessions/not-an-id", headers=SAME_ORIGIN)
         assert attack.status_code == unknown.status_code == garbage.status_code == 404
-        assert attack.json() == unknown.json()
+        assert attack.json() == unknown.json() == {"error": "no such session"}
+        assert attack.headers["cache-control"] == "private, no-store"
         assert (await bob.get("/me")).json()["user_id"] == "bob"
 
 

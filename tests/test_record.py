@@ -13,7 +13,15 @@ import pytest
 import redis.asyncio as redis_asyncio
 
 from sessionward import MemoryStore, RedisStore, SessionError, SessionRecord
-from sessionward.record import IDLE, remaining_ms, stored_int, touch_ttl_ms
+from sessionward.record import (
+    EXPIRES,
+    IDLE,
+    SEEN,
+    remaining_ms,
+    stored_int,
+    touch_ttl_ms,
+    untouched_ms,
+)
 from sessionward.stores.memory import _Entry
 
 pytestmark = pytest.mark.anyio
@@ -296,3 +304,14 @@ async def test_a_new_session_over_the_limit_is_not_created(redis_store: RedisSto
             )
     assert len(memory) == 0
     assert await redis_store.client.exists(redis_store.key(KEY)) == 0
+
+
+def test_a_request_that_is_not_activity_leaves_the_deadlines_as_they_stand() -> None:
+    # seen at 1000 with a 5000 ms idle TTL, absolute deadline 20 000: idle deadline 6000
+    assert untouched_ms(4000, 1000, 20_000, 5000) == 2000
+    assert untouched_ms(4000, 1000, 5500, 5000) == 1500  # the absolute deadline comes first
+    assert untouched_ms(6000, 1000, 20_000, 5000) is None
+    assert untouched_ms(5500, 1000, 5500, 5000) is None
+    stored = {SEEN: "1000", EXPIRES: "20000", IDLE: "5000"}
+    assert touch_ttl_ms(stored, 4000, 60_000, touch=False) == 2000
+    assert touch_ttl_ms(stored, 4000, 60_000) == 5000  # activity: a whole idle TTL from now
