@@ -123,6 +123,7 @@ async def test_sign_out_others_leaves_exactly_the_current_session(store: Store) 
         await client.post("/login/ada")
     response = await clients[0].delete("/account/sessions", headers=SAME_ORIGIN)
     assert response.json() == {"revoked": 2}
+    assert response.headers["cache-control"] == "private, no-store"
     assert [entry["current"] for entry in await sessions_of(clients[0])] == [True]
     assert (await clients[1].get("/me")).json() is None
     for client in clients:

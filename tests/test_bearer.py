@@ -328,11 +328,18 @@ def small_rsa() -> rsa.RSAPrivateKey:
         (lambda: JWTKey("k", "RS512", SECRET), "not one of"),
         (lambda: JWTKey("", "HS256", SECRET), "kid"),
         (lambda: JWTKey("k", "HS256", private_key("RS256")), "secret"),
-        (lambda: JWTKey("k", "RS256", SECRET), "PEM"),
-        (lambda: JWTKey("k", "RS256", private_key("ES256")), "not an RSA key"),
-        (lambda: JWTKey("k", "ES256", private_key("RS256")), "P-256"),
+        (
+            lambda: JWTKey("k", "RS256", SECRET),
+            r"^key 'k' is not an unencrypted PEM private or public key "
+            r"\(load an encrypted one yourself and pass the key object\)$",
+        ),
+        (lambda: JWTKey("k", "RS256", private_key("ES256")), "RS256: it is not an RSA key$"),
+        (
+            lambda: JWTKey("k", "ES256", private_key("RS256")),
+            r"ES256: it is not a P-256 \(secp256r1\) EC key$",
+        ),
         (lambda: JWTKey("k", "ES256", ec.generate_private_key(ec.SECP384R1())), "P-256"),
-        (lambda: JWTKey("k", "EdDSA", private_key("ES256")), "Ed25519"),
+        (lambda: JWTKey("k", "EdDSA", private_key("ES256")), "EdDSA: it is not an Ed25519 key$"),
         (lambda: JWTKey("k", "RS256", small_rsa()), "1024 bits"),
         (lambda: BearerSigner([]), "empty"),
         (lambda: BearerSigner([make_key("HS256"), make_key("ES256")]), "unique"),
