@@ -8,7 +8,12 @@ import pytest
 from itsdangerous import Signer
 
 from sessionward import ConfigurationError, CookieSigner, InvalidToken
-from sessionward.tokens import new_session_id, session_hash
+from sessionward.tokens import (
+    MAX_TOKEN_LENGTH,
+    VERIFIED_TOKENS_CACHED,
+    new_session_id,
+    session_hash,
+)
 
 KEY_A = "a" * 32
 KEY_B = "b" * 40
@@ -125,3 +130,51 @@ def test_only_tokens_that_verified_are_remembered() -> None:
     assert signer.verify(token) == signer.verify(token)
     assert signer._verified.cache_info().currsize == 1
     assert signer.verify(token).key == session_hash("id")
+
+
+def test_the_hash_takes_any_string_a_bearer_sid_may_hold() -> None:
+    lone_surrogate = "sess\udcff"
+    expected = hashlib.sha256(lone_surrogate.encode("utf-8", "surrogatepass")).hexdigest()
+    assert session_hash(lone_surrogate) == expected
+
+
+def test_bytes_keys_are_taken_as_they_are() -> None:
+    signer = CookieSigner([b"k" * 32, KEY_A])
+    assert signer.verify(signer.issue("id")).signed_with_current_key
+    assert CookieSigner([KEY_A]).verify(CookieSigner(KEY_A.encode()).issue("id"))
+
+
+def test_no_keys_names_the_fix() -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        CookieSigner([])
+    assert str(raised.value) == (
+        "secret_keys is empty: pass at least one random key of 32 or more characters, "
+        "e.g. secrets.token_urlsafe(32)"
+    )
+
+
+def test_the_signature_is_after_the_last_dot_and_tokens_up_to_the_limit_verify() -> None:
+    signer = CookieSigner([KEY_A])
+    assert signer.verify(signer.issue("a.dotted.id")).session_id == "a.dotted.id"
+    longest = signer.issue("x" * (MAX_TOKEN_LENGTH - 44))
+    assert len(longest) == MAX_TOKEN_LENGTH
+    assert signer.verify(longest).session_id == "x" * (MAX_TOKEN_LENGTH - 44)
+
+
+@pytest.mark.parametrize("token", ["no-dot-at-all", "x" * (MAX_TOKEN_LENGTH + 1), "caf\u00e9.sig"])
+def test_what_we_never_issue_is_malformed_before_any_signature_work(token: str) -> None:
+    with pytest.raises(InvalidToken) as raised:
+        CookieSigner([KEY_A, KEY_B]).verify(token)
+    assert raised.value.reason == "malformed"
+    assert str(raised.value) == "token is not one this library issued"
+
+
+def test_a_bad_signature_says_so() -> None:
+    with pytest.raises(InvalidToken) as raised:
+        CookieSigner([KEY_A, KEY_B]).verify(CookieSigner([KEY_D]).issue("id"))
+    assert str(raised.value) == "token signature does not match any configured key"
+
+
+def test_the_cache_of_verified_tokens_is_bounded() -> None:
+    maxsize = CookieSigner([KEY_A])._verified.cache_info().maxsize
+    assert maxsize == VERIFIED_TOKENS_CACHED
