@@ -9,7 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sessionward.addresses import MAX_FORWARDED_HOPS, TrustedProxies, client_ip
+from sessionward.addresses import (
+    MAX_FORWARDED_HOPS,
+    TrustedProxies,
+    client_ip,
+    from_trusted_proxy,
+)
 from sessionward.exceptions import ConfigurationError
 
 PROXIES_CIDRS = ["10.0.0.0/8", "172.16.0.0/12", "::1", "fd00::/8"]
@@ -210,3 +215,18 @@ def test_client_ip_never_raises(peer: str, headers: list[tuple[bytes, bytes]]) -
             ipaddress.ip_address(found)
         if found is None or proxies is None or peer not in proxies:
             assert found == client_ip({"type": "http", "client": (peer, 1)}, None)
+
+
+@pytest.mark.parametrize(
+    ("peer", "trusted"),
+    [("10.0.0.1", True), ("::1", True), ("198.51.100.7", False), (None, False)],
+)
+def test_only_a_request_from_a_trusted_proxy_is_from_one(peer: str | None, trusted: bool) -> None:
+    assert from_trusted_proxy(scope(peer, xff("198.51.100.9")), PROXIES) is trusted
+    assert from_trusted_proxy(scope(peer), TrustedProxies([])) is False
+
+
+def test_trusted_proxies_show_their_networks() -> None:
+    assert repr(TrustedProxies(["10.0.0.0/8", "::1"], header="forwarded")) == (
+        "TrustedProxies(['10.0.0.0/8', '::1/128'], header='forwarded')"
+    )

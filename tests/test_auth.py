@@ -89,7 +89,11 @@ async def test_logout_ends_the_session_and_unindexes_it(store: Store) -> None:
     async with browser(app) as client:
         await client.post("/login/ada")
         token = client.cookies[COOKIE]
+        me = (await client.get("/me")).json()
+        assert list(await store.index_read("ada")) == [me["id"]]
         response = await client.post("/logout")
+        # The index itself, not the listing: listing would drop a stale entry by itself.
+        assert await store.index_read("ada") == {}
         replay = await client.get("/me", headers={"cookie": f"{COOKIE}={token}"})
     assert "expires=Thu, 01 Jan 1970" in response.headers["set-cookie"]
     assert replay.json() is None
@@ -107,6 +111,7 @@ async def test_revoking_a_device_signs_it_out_on_its_next_request(store: Store) 
         assert "iPhone" in other["label"]
         revoked = await laptop.delete(f"/account/sessions/{other['id']}", headers=SAME_ORIGIN)
         assert revoked.status_code == 204
+        assert revoked.headers["cache-control"] == "private, no-store"
         assert (await phone.get("/me")).json() is None
         assert (await laptop.get("/me")).json()["user_id"] == "ada"
 
@@ -118,6 +123,7 @@ async def test_sign_out_others_leaves_exactly_the_current_session(store: Store) 
         await client.post("/login/ada")
     response = await clients[0].delete("/account/sessions", headers=SAME_ORIGIN)
     assert response.json() == {"revoked": 2}
+    assert response.headers["cache-control"] == "private, no-store"
     assert [entry["current"] for entry in await sessions_of(clients[0])] == [True]
     assert (await clients[1].get("/me")).json() is None
     for client in clients:
@@ -148,7 +154,8 @@ async def test_one_user_cannot_see_or_revoke_anothers_session(store: Store) -> N
         unknown = await ada.delete("/account/sessions/" + "0" * 64, headers=SAME_ORIGIN)
         garbage = await ada.delete("/account/sessions/not-an-id", headers=SAME_ORIGIN)
         assert attack.status_code == unknown.status_code == garbage.status_code == 404
-        assert attack.json() == unknown.json()
+        assert attack.json() == unknown.json() == {"error": "no such session"}
+        assert attack.headers["cache-control"] == "private, no-store"
         assert (await bob.get("/me")).json()["user_id"] == "bob"
 
 
@@ -327,6 +334,27 @@ async def test_a_stuck_listener_does_not_hold_up_sign_in(
     assert elapsed < 2
     assert seen == ["session.login"]  # the listeners after it still hear of it
     assert "given up" in caplog.text
+
+
+async def test_a_failing_listener_does_not_break_sign_in(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: list[str] = []
+
+    async def failing(event: SessionEvent) -> None:
+        raise RuntimeError("the audit log is down")
+
+    async def after(event: SessionEvent) -> None:
+        seen.append(event.type)
+
+    app = build_app(store, events=Events([failing, after]))
+    async with browser(app) as laptop:
+        response = await laptop.post("/login/ada")
+        me = (await laptop.get("/me")).json()
+    assert response.status_code == 200
+    assert me["user_id"] == "ada"
+    assert seen == ["session.login"]  # the listeners after it still hear of it
+    assert "the audit log is down" in caplog.text
 
 
 async def test_a_frozen_events_redis_does_not_hold_up_sign_in(

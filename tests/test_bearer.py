@@ -328,11 +328,18 @@ def small_rsa() -> rsa.RSAPrivateKey:
         (lambda: JWTKey("k", "RS512", SECRET), "not one of"),
         (lambda: JWTKey("", "HS256", SECRET), "kid"),
         (lambda: JWTKey("k", "HS256", private_key("RS256")), "secret"),
-        (lambda: JWTKey("k", "RS256", SECRET), "PEM"),
-        (lambda: JWTKey("k", "RS256", private_key("ES256")), "not an RSA key"),
-        (lambda: JWTKey("k", "ES256", private_key("RS256")), "P-256"),
+        (
+            lambda: JWTKey("k", "RS256", SECRET),
+            r"^key 'k' is not an unencrypted PEM private or public key "
+            r"\(load an encrypted one yourself and pass the key object\)$",
+        ),
+        (lambda: JWTKey("k", "RS256", private_key("ES256")), "RS256: it is not an RSA key$"),
+        (
+            lambda: JWTKey("k", "ES256", private_key("RS256")),
+            r"ES256: it is not a P-256 \(secp256r1\) EC key$",
+        ),
         (lambda: JWTKey("k", "ES256", ec.generate_private_key(ec.SECP384R1())), "P-256"),
-        (lambda: JWTKey("k", "EdDSA", private_key("ES256")), "Ed25519"),
+        (lambda: JWTKey("k", "EdDSA", private_key("ES256")), "EdDSA: it is not an Ed25519 key$"),
         (lambda: JWTKey("k", "RS256", small_rsa()), "1024 bits"),
         (lambda: BearerSigner([]), "empty"),
         (lambda: BearerSigner([make_key("HS256"), make_key("ES256")]), "unique"),
@@ -451,3 +458,81 @@ def test_correctly_signed_nonsense_only_ever_raises_invalid_token(
     for token in (signed(payload), signed(payload, **header)):
         with contextlib.suppress(InvalidToken):
             HS256.verify(token, now=NOW)
+
+
+def test_each_refusal_says_why_in_words() -> None:
+    """The reason is for the client; the message is for the app's logs, and names the check."""
+    now = 1_800_000_000
+    key = JWTKey("k1", "HS256", SECRET)
+    signer = BearerSigner(key, issuer="us", audience="app")
+    good = {"sid": "s", "sub": "ada", "iat": now, "exp": now + 60, "jti": "j", "iss": "us"}
+    header = {"alg": "HS256", "kid": "k1", "typ": "JWT"}
+    secret = SECRET.encode()
+    cases = {
+        "a.b": "token is not a JWT this library issued",
+        hand_made({**header, "kid": "k9"}, good, secret): "token names no configured key id",
+        hand_made({**header, "alg": "HS384"}, good, secret): "key 'k1' only verifies HS256",
+        hand_made(header, [1], secret): "token segment is not a JSON object",
+        hand_made(header, {**good, "aud": "app", "iss": "them"}, secret): (
+            "token issuer is not ours"
+        ),
+        hand_made(header, {**good, "aud": "them"}, secret): "token audience is not ours",
+        hand_made(header, {**good, "aud": "app", "exp": now}, secret): "token has expired",
+        hand_made(header, {**good, "aud": "app", "iat": now + 1}, secret): (
+            "token is not valid yet (iat or nbf is in the future)"
+        ),
+    }
+    for token, message in cases.items():
+        with pytest.raises(InvalidToken) as raised:
+            signer.verify(token, now=now)
+        assert str(raised.value) == message
+    too_long = "a" * (bearer.MAX_BEARER_TOKEN_LENGTH - 4) + ".b.c"
+    with pytest.raises(InvalidToken) as raised:
+        signer.verify(too_long, now=now)
+    assert raised.value.reason == "malformed"
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: JWTKey("", "HS256", SECRET), "a JWTKey needs a non-empty string kid"),
+        (
+            lambda: JWTKey("k", "HS1", SECRET),
+            "key 'k': algorithm 'HS1' is not one of ES256, EdDSA, HS256, HS384, HS512, RS256",
+        ),
+        (lambda: JWTKey("mine", "HS256", "x" * 31), "key 'mine' is 31 bytes long"),
+        (lambda: JWTKey("mine", "RS256", private_key("ES256")), "key 'mine' cannot be used"),
+        (lambda: BearerSigner([]), "keys is empty: pass at least one JWTKey"),
+        (
+            lambda: BearerSigner(JWTKey("k", "RS256", public_pem("RS256"))),
+            "keys[0] ('k') is a public key, but the first key signs: pass its private key",
+        ),
+        (
+            lambda: BearerSigner(make_key("HS256"), lifetime=1, leeway=-1),
+            "leeway must be >= 0 seconds and lifetime > 0 seconds",
+        ),
+    ],
+)
+def test_configuration_errors_name_the_key_and_the_fix(
+    make: Callable[[], object], message: str
+) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        make()
+    assert str(raised.value).startswith(message)
+
+
+def test_a_one_second_lifetime_and_the_default_leeway_are_kept() -> None:
+    signer = BearerSigner(make_key("HS256"), lifetime=1)
+    assert (signer.lifetime, signer.leeway) == (1, 0)
+    token = signer.issue("s", "ada", lifetime=1, now=100)
+    assert signer.verify(token, now=100).expires_at == 101
+    with pytest.raises(ValueError, match=r"^session_id and user_id must be non-empty"):
+        signer.issue("s", "ada", lifetime=0)
+
+
+def test_the_payload_is_compact_json_with_a_128_bit_jti() -> None:
+    token = BearerSigner(make_key("HS256")).issue("s", "ada", now=100)
+    payload = base64.urlsafe_b64decode(token.split(".")[1] + "==")
+    assert b", " not in payload
+    assert b'": ' not in payload
+    assert len(json.loads(payload)["jti"]) == 22  # 16 random bytes in base64url

@@ -29,6 +29,8 @@ from sessionward import (
     get_session,
     login,
 )
+from sessionward.csrf import ExemptPaths, route_path
+from sessionward.origins import browser_origin
 from tests.apps import COOKIE, SECRET, RecordingStore
 from tests.conftest import client_for
 from tests.test_hostile_input import call, scope_for, status_of
@@ -166,8 +168,13 @@ async def test_the_refusal_says_why_and_how_to_allow() -> None:
         assert response.headers["cache-control"] == "no-store"
         body = response.json()
         assert body["error"] == "cross_origin_request"
-        assert "SessionMiddleware(trusted_origins=['https://" in body["detail"]
-        assert "csrf_exempt=" in body["detail"]
+        assert response.content.startswith(b'{"error":"cross_origin_request","detail":"')
+        assert body["detail"].endswith(
+            ". To accept requests from pages of another site of yours, pass "
+            "SessionMiddleware(trusted_origins=['https://app.example.com']); for a path other "
+            "sites post to (an SSO or payment callback), pass "
+            "SessionMiddleware(csrf_exempt=['/that/path'])."
+        )
     assert "Sec-Fetch-Site" in by_fetch_site.json()["detail"]
     assert "Origin" in by_origin.json()["detail"]
 
@@ -348,6 +355,9 @@ HOST = (b"host", b"testserver")
         ([(b"origin", b"https://testserver/" + b"/" * 10_000)], 200),
         ([(b"origin", b"://testserver")], 200),
         ([(b"origin", b"null")], 403),
+        ([(b"origin", b"https://testserver?x")], 200),  # Go's url.Parse(origin).Host
+        ([(b"origin", b"https://testserver#x")], 200),
+        ([(b"origin", b"https://evil.example/?://testserver")], 403),
         ([(b"sec-fetch-site", b"x" * 100_000)], 403),
     ],
 )
@@ -405,6 +415,8 @@ def test_csrf_must_be_a_bool_and_trusted_origins_a_list() -> None:
     ("configured", "stored"),
     [
         ("https://App.Example.com", "https://app.example.com"),
+        ("http://[::1]", "http://[::1]"),
+        ("https://[2001:db8::1]:8443", "https://[2001:db8::1]:8443"),
         ("https://app.example.com:443/", "https://app.example.com"),
         ("http://localhost:8000/", "http://localhost:8000"),
         ("http://[::1]:80", "http://[::1]"),
@@ -416,3 +428,75 @@ def test_trusted_origins_are_kept_as_browsers_spell_them(configured: str, stored
 
     middleware = SessionMiddleware(app, secret_keys=[SECRET], trusted_origins=[configured])
     assert middleware.config.trusted_origins == {stored}
+
+
+async def test_signing_out_one_other_device_is_refused_cross_site_even_with_csrf_off() -> None:
+    app = devices_app(csrf=False)
+    async with client_for(app) as laptop, client_for(app) as phone:
+        await laptop.post("/login/ada")
+        await phone.post("/login/ada")
+        phone_id = (await phone.get("/account/sessions")).json()["sessions"][0]["id"]
+        forged = await laptop.delete(
+            f"/account/sessions/{phone_id}", headers=FROM_ANOTHER_SITE["cross-site"]
+        )
+        still_listed = (await phone.get("/account/sessions")).json()["sessions"]
+    assert forged.status_code == 403
+    assert forged.json()["error"] == "cross_origin_request"
+    assert [entry["id"] for entry in still_listed if entry["current"]] == [phone_id]
+
+
+# -- the pieces -------------------------------------------------------------------------------
+
+
+def test_only_strings_are_exempt_paths() -> None:
+    exempt = ExemptPaths(["/sso/callback", "/hooks/*"])
+    assert "/sso/callback" in exempt
+    assert None not in exempt
+    assert b"/sso/callback" not in exempt
+
+
+@pytest.mark.parametrize(
+    ("scope", "path"),
+    [
+        ({"path": "/action"}, "/action"),  # no root_path at all
+        ({"path": "/shop/action", "root_path": "/shop"}, "/action"),
+        ({"path": "/shop", "root_path": "/shop"}, "/"),
+        ({"path": "/shopping", "root_path": "/shop"}, "/shopping"),  # not under it
+        ({"path": "/sh", "root_path": "/shop"}, "/sh"),
+        ({"path": "/action", "root_path": "/shop"}, "/action"),
+    ],
+)
+def test_route_path_drops_the_root_path_only_where_it_is_one(
+    scope: dict[str, str], path: str
+) -> None:
+    assert route_path(scope) == path
+
+
+@pytest.mark.parametrize(
+    ("exempt", "fix"),
+    [
+        (["sso/callback"], "such as '/sso/callback' or '/webhooks/*'"),
+        (["/*"], "pass SessionMiddleware(csrf=False) instead"),
+        (["/hooks*"], "wildcard but a final '/*' for everything under a path)"),
+    ],
+)
+def test_a_bad_exempt_path_error_names_the_fix(exempt: list[str], fix: str) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        ExemptPaths(exempt)
+    assert fix in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "https://\u212a.example",  # the Kelvin sign: lowercases to an ASCII "k"
+        "https://app.example.com#top",
+        "ftp://app.example.com",
+    ],
+)
+def test_a_trusted_origin_browsers_never_send_is_refused_naming_the_fix(origin: str) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        browser_origin(origin)
+    message = str(raised.value)
+    assert "must be scheme://host[:port]" in message
+    assert "such as 'https://app.example.com' (an international name in its xn-- form)" in message

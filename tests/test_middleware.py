@@ -82,10 +82,28 @@ async def test_a_bad_cookie_gives_a_fresh_empty_session(store: Store, cookie: st
     assert recording.calls == []  # a bad signature never reaches the store
 
 
-async def test_tampered_truncated_and_wrong_key_cookies_are_refused(store: Store) -> None:
-    async with client_for(build_app(store)) as client:
+THIRD_SECRET = "third-secret-key-0123456789abcdefghijk"
+ROTATIONS = [[SECRET], [SECRET, OLD_SECRET], [SECRET, OLD_SECRET, THIRD_SECRET]]
+
+
+@pytest.mark.parametrize(
+    ("keys", "signing"),
+    [
+        pytest.param(keys, signing, id=f"{len(keys)}-keys-signed-by-{position}")
+        for keys in ROTATIONS
+        for position, signing in enumerate(keys)
+    ],
+)
+async def test_tampered_truncated_and_wrong_key_cookies_are_refused(
+    store: Store, keys: list[str], signing: str
+) -> None:
+    """With every rotation state: the second and later keys are checked by a path of their own."""
+    async with client_for(build_app(store, secret_keys=[signing])) as client:
         await client.post("/session", json={"secret": "data"})
         token = client.cookies[COOKIE]
+    async with client_for(build_app(store, secret_keys=keys)) as owner:
+        genuine = await owner.get("/session", headers={"cookie": f"{COOKIE}={token}"})
+    assert genuine.json() == {"secret": "data"}
     session_id, _, signature = token.partition(".")
     flipped = chr(ord(signature[5]) ^ 1)
     other_last = "B" if session_id.endswith("A") else "A"
@@ -99,7 +117,7 @@ async def test_tampered_truncated_and_wrong_key_cookies_are_refused(store: Store
         session_id,
     ]
     for cookie in tampered:
-        async with client_for(build_app(store)) as attacker:
+        async with client_for(build_app(store, secret_keys=keys)) as attacker:
             response = await attacker.get("/session", headers={"cookie": f"{COOKIE}={cookie}"})
         assert response.status_code == 200
         assert response.json() == {}, cookie
@@ -128,6 +146,20 @@ async def test_removing_the_last_key_ends_the_session(store: Store) -> None:
     assert "expires=Thu, 01 Jan 1970" in emptied.headers["set-cookie"]
     assert "delete" in recording.calls
     assert replay.json() == {}
+
+
+async def test_deleting_one_key_of_several_keeps_the_others(store: Store) -> None:
+    async with client_for(build_app(store)) as client:
+        await client.post("/session", json={"a": 1, "b": [2], "c": {"d": 3}})
+        token = client.cookies[COOKIE]
+        dropped = await client.delete("/session/b")
+        reloaded = await client.get("/session")
+    async with client_for(build_app(store)) as elsewhere:  # nothing cached in the first client
+        fresh = await elsewhere.get("/session", headers={"cookie": f"{COOKIE}={token}"})
+    assert dropped.json() == {"a": 1, "c": {"d": 3}}
+    assert "set-cookie" not in dropped.headers  # the same session, still live
+    assert reloaded.json() == {"a": 1, "c": {"d": 3}}
+    assert fresh.json() == {"a": 1, "c": {"d": 3}}
 
 
 async def test_a_nested_mutation_is_saved(store: Store) -> None:

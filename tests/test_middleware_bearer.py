@@ -228,3 +228,18 @@ async def test_a_bearer_response_that_read_the_session_varies_on_authorization(
         response = await api.get("/session", headers=auth(token))
     assert response.status_code == 200
     assert response.headers["vary"] == "Authorization"
+
+
+async def test_a_genuine_token_naming_another_user_for_the_session_is_refused(
+    store: Store, clock: Clock
+) -> None:
+    """Signed with the real key, for a live session: only the session's own user may use it."""
+    async with client_for(bearer_app(store, clock)) as api:
+        token = await sign_in(api, "ada")
+        sid = jwt.decode(token, options={"verify_signature": False})["sid"]
+        as_bob = BearerSigner(KEY_1).issue(sid, "bob", now=clock())
+        response = await api.get("/me", headers=auth(as_bob))
+        still_ada = await api.get("/me", headers=auth(token))
+    assert_refused(response)
+    assert 'error_description="session_ended"' in response.headers["www-authenticate"]
+    assert still_ada.json()["user_id"] == "ada"

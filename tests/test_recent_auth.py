@@ -134,7 +134,10 @@ async def test_an_old_sign_in_cannot_end_other_sessions(store: Store, clock: Clo
         phone_after = await me(phone)
     for refused in (everyone, one):
         assert refused.status_code == 403
-        assert refused.json()["error"] == "reauthentication_required"
+        assert refused.json() == {
+            "error": "reauthentication_required",
+            "detail": "confirm who you are again (password or second factor) and retry",
+        }
         assert refused.headers["cache-control"] == "private, no-store"
     assert listing.status_code == 200  # listing stays open
     assert len(listing.json()["sessions"]) == 2

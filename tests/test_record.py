@@ -13,7 +13,26 @@ import pytest
 import redis.asyncio as redis_asyncio
 
 from sessionward import MemoryStore, RedisStore, SessionError, SessionRecord
-from sessionward.record import IDLE, remaining_ms, stored_int, touch_ttl_ms
+from sessionward.devices import Device
+from sessionward.record import (
+    AUTHENTICATED,
+    BROWSER,
+    EXPIRES,
+    IDLE,
+    KIND,
+    LABEL,
+    NEW_DEVICE,
+    REMEMBER,
+    SEEN,
+    data_size,
+    device_from_fields,
+    device_to_fields,
+    readable,
+    remaining_ms,
+    stored_int,
+    touch_ttl_ms,
+    untouched_ms,
+)
 from sessionward.stores.memory import _Entry
 
 pytestmark = pytest.mark.anyio
@@ -298,3 +317,72 @@ async def test_a_new_session_over_the_limit_is_not_created(redis_store: RedisSto
             )
     assert len(memory) == 0
     assert await redis_store.client.exists(redis_store.key(KEY)) == 0
+
+
+def test_a_request_that_is_not_activity_leaves_the_deadlines_as_they_stand() -> None:
+    # seen at 1000 with a 5000 ms idle TTL, absolute deadline 20 000: idle deadline 6000
+    assert untouched_ms(4000, 1000, 20_000, 5000) == 2000
+    assert untouched_ms(4000, 1000, 5500, 5000) == 1500  # the absolute deadline comes first
+    assert untouched_ms(6000, 1000, 20_000, 5000) is None
+    assert untouched_ms(5500, 1000, 5500, 5000) is None
+    stored = {SEEN: "1000", EXPIRES: "20000", IDLE: "5000"}
+    assert touch_ttl_ms(stored, 4000, 60_000, touch=False) == 2000
+    assert touch_ttl_ms(stored, 4000, 60_000) == 5000  # activity: a whole idle TTL from now
+
+
+@pytest.mark.parametrize("missing", ["m:created", "m:expires", "m:seen"])
+def test_a_record_missing_any_required_time_is_unreadable(missing: str) -> None:
+    stored = {"m:created": "1", "m:expires": "3", "m:seen": "2"}
+    assert readable(stored)
+    del stored[missing]
+    assert not readable(stored)
+    assert SessionRecord.from_fields(stored, DEFAULT_IDLE) is None
+
+
+def test_every_field_of_a_record_round_trips() -> None:
+    device = Device("Safari", "17", "iOS", "17.4", "iPhone", "Apple", "iPhone", "mobile", "iPhone")
+    record = SessionRecord(
+        1,
+        3,
+        2,
+        user_id="ada",
+        ip="203.0.113.7",
+        first_ip="198.51.100.1",
+        device_fields=device_to_fields(device),
+        agent_hash="abc",
+        transport="bearer",
+        idle_ttl_ms=500,
+        authenticated_at_ms=2,
+        remember=False,
+        location="Lisbon",
+        new_device=True,
+    )
+    fields = record.to_fields()
+    assert fields[REMEMBER] == "0"
+    assert fields[NEW_DEVICE] == "1"
+    assert SessionRecord.from_fields(fields, DEFAULT_IDLE) == record
+    assert record.device == device
+    defaults = SessionRecord(1, 3, 2)
+    assert REMEMBER not in defaults.to_fields()
+    assert NEW_DEVICE not in defaults.to_fields()
+    assert AUTHENTICATED not in defaults.to_fields()
+    read = SessionRecord.from_fields(defaults.to_fields(), DEFAULT_IDLE)
+    assert read is not None
+    assert (read.transport, read.remember, read.new_device) == ("cookie", True, False)
+
+
+def test_a_device_with_unknown_parts_round_trips_and_garbage_reads_as_none() -> None:
+    device = Device(None, None, "Linux", None, None, None, None, "desktop", "Linux")
+    assert device_from_fields(device_to_fields(device)) == device
+    fields = device_to_fields(device)
+    assert device_from_fields({**fields, KIND: "toaster"}) is None
+    assert device_from_fields({**fields, LABEL: ""}) is None
+    broken = device_from_fields({**fields, BROWSER: "a\x1fb\x1fc"})
+    assert broken is not None
+    assert (broken.browser, broken.browser_version) == (None, None)
+
+
+def test_data_size_counts_utf8_bytes_when_either_side_is_not_ascii() -> None:
+    assert data_size("d:k", "\u00e9") == 1 + 2
+    assert data_size("d:\u00e9", "1") == 2 + 1
+    assert data_size("d:k", "12") == 3

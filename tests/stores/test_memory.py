@@ -35,14 +35,6 @@ async def test_a_session_past_its_absolute_deadline_is_never_returned() -> None:
     assert await store.load("long", 10_000, IDLE_MS) is not None
 
 
-async def test_create_refuses_an_existing_key_and_save_a_missing_one() -> None:
-    store = MemoryStore()
-    await create(store, "k", now_ms=0)
-    assert not await store.save("k", {}, (), 1, IDLE_MS, create=True)
-    assert not await store.save("gone", {"d:a": "1"}, (), 1, IDLE_MS, create=False)
-    assert await store.load("gone", 1, IDLE_MS) is None
-
-
 async def test_load_touches_seen() -> None:
     store = MemoryStore()
     await create(store, "k", now_ms=0)
@@ -103,3 +95,30 @@ async def test_expired_user_indexes_are_swept_without_being_read() -> None:
 def test_max_sessions_must_be_a_positive_int(max_sessions: object) -> None:
     with pytest.raises(ConfigurationError):
         MemoryStore(max_sessions=max_sessions)  # type: ignore[arg-type]
+
+
+async def test_a_save_that_is_not_activity_keeps_the_idle_deadline() -> None:
+    store = MemoryStore()
+    await create(store, "k", now_ms=0)
+    assert await store.save("k", {"d:a": "1"}, (), 30_000, IDLE_MS, create=False, touch=False)
+    await store.load("unrelated", IDLE_MS, IDLE_MS)  # idle since 0: dropped unasked
+    assert len(store) == 0
+
+
+async def test_a_saved_session_moves_to_the_back_of_the_expiry_order() -> None:
+    store = MemoryStore()
+    await create(store, "first", now_ms=0)
+    await create(store, "second", now_ms=10_000)
+    assert await store.save("first", {"m:seen": "20000"}, (), 20_000, IDLE_MS, create=False)
+    await store.load("unrelated", 10_000 + IDLE_MS, IDLE_MS)  # "second" idle, "first" not
+    assert len(store) == 1
+    assert await store.load("first", 10_000 + IDLE_MS, IDLE_MS) is not None
+
+
+async def test_a_session_is_gone_at_its_deadline_to_every_call() -> None:
+    store = MemoryStore()
+    await create(store, "k", now_ms=0)
+    await create(store, "later", now_ms=IDLE_MS - 1)
+    await store.load("later", IDLE_MS, IDLE_MS)  # the store's clock at k's deadline
+    assert await store.read_records(["k"]) == [None]
+    assert await store.delete("k") == 0
