@@ -134,3 +134,20 @@ def test_header_locator_needs_a_header_name(name: str) -> None:
 def test_locate_must_be_callable() -> None:
     with pytest.raises(ConfigurationError, match="locate must be a function"):
         SessionMiddleware(Starlette(), secret_keys=[SECRET], locate="cf-ipcountry")  # type: ignore[arg-type]
+
+
+async def test_an_anonymous_session_is_never_located(store: Store) -> None:
+    """A visitor's cart is no sign-in: a lookup per IP change of every bot and scanner that
+    writes to its session would cost the app's geo database for nothing."""
+
+    async def write(request: Request) -> Response:
+        request.session["cart"] = [1]
+        return JSONResponse(None)
+
+    locator = CountingLocator()
+    app = app_for(store, locator, trusted_proxies=[PROXY])
+    app.router.routes.append(Route("/cart", write, methods=["POST"]))
+    async with client_from(app, PROXY) as client:
+        await client.post("/cart", headers={"x-forwarded-for": "203.0.113.7"})
+        await client.get("/me", headers={"x-forwarded-for": "198.51.100.9"})
+    assert locator.calls == []

@@ -79,13 +79,18 @@ class Client:
         headers = Headers(scope=self.scope) if trusted else _NO_HEADERS
         return place(self.locate, self.ip, headers)
 
-    def changes(self, recorded_ip: str | None, recorded_agent: str | None) -> dict[str, str]:
-        """The record fields to update because the client's IP or user-agent hash changed."""
+    def changes(
+        self, recorded_ip: str | None, recorded_agent: str | None, *, signed_in: bool
+    ) -> dict[str, str]:
+        """The record fields to update because the client's IP or user-agent hash changed.
+
+        Only a signed-in session is located again: an anonymous one's place is of no use.
+        """
         changes: dict[str, str] = {}
         ip = self.ip
         if ip is not None and ip != recorded_ip:
             changes[IP] = ip
-            if self.locate is not None and (location := self.location()) is not None:
+            if signed_in and self.locate is not None and (location := self.location()):
                 changes[LOCATION] = location
         agent_hash = self.agent_hash
         if agent_hash != recorded_agent:

@@ -16,7 +16,7 @@ from .core import DEFAULT_CHOICES, Loaded, SessionCore, SignedIn, SignInChoices
 from .device_ids import new_device_id
 from .events import EventType
 from .exceptions import SessionError, StoreUnavailable
-from .record import AGENT, DATA_PREFIX, IP, SessionRecord, data_fields, data_of
+from .record import AGENT, DATA_PREFIX, IP, USER, SessionRecord, data_fields, data_of
 from .session import Changes, Session, dumps, encoded_size
 from .tokens import new_session_id, session_hash
 
@@ -49,7 +49,9 @@ class RequestSession:
             self.session = Session(data_of(fields), max_bytes=core.config.max_session_bytes)
             self.key: str | None = loaded.key
             # A new IP or user-agent to record, saved with the next write (or on its own).
-            self.meta_changes = client.changes(fields.get(IP), fields.get(AGENT))
+            self.meta_changes = client.changes(
+                fields.get(IP), fields.get(AGENT), signed_in=USER in fields
+            )
         else:
             self.session = Session(max_bytes=core.config.max_session_bytes)
             self.key, self.meta_changes = None, {}
