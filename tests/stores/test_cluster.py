@@ -27,7 +27,7 @@ from redis.asyncio.sentinel import SentinelConnectionPool
 from redis.backoff import ExponentialBackoff
 
 from sessionward import CookieSigner, RedisStore, SessionRecord, UserSessions
-from sessionward.stores.redis import INDEX_ADD, LOAD_AND_TOUCH, SAVE_IF_LIVE
+from sessionward.stores.redis_scripts import INDEX_ADD, LOAD_AND_TOUCH, SAVE_IF_LIVE
 from sessionward.tokens import new_session_id
 from tests.apps import BUDGET, COOKIE, SECRET, build_app, round_trips_by_request
 from tests.conftest import ROOT, client_for
