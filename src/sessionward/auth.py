@@ -233,6 +233,14 @@ def recently_authenticated(connection: HTTPConnection, *, within: float) -> bool
     return config.now_ms() - record.signed_in_at_ms <= within * 1000
 
 
+def recent_window(seconds: object, what: str) -> float:
+    """A "signed in this recently" window checked where it is configured (`device_routes`,
+    `RecentAuth`), not at the first request."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
+        raise ValueError(f"{what} must be a positive number of seconds, not {seconds!r}")
+    return float(seconds)
+
+
 MAX_USER_ID_LENGTH = 512
 
 

@@ -31,7 +31,7 @@ except ModuleNotFoundError as error:  # pragma: no cover - exercised in a subpro
         'sessionward.fastapi needs FastAPI: pip install "sessionward[fastapi]"'
     ) from error
 
-from .auth import get_session, recently_authenticated, session_config
+from .auth import get_session, recent_window, recently_authenticated, session_config
 from .routes import DeviceEndpoints, TokenEndpoint
 from .transports import challenge, default_cookie_name
 from .users import SessionInfo
@@ -104,7 +104,7 @@ class SessionAuth:
     def recent_auth(self, seconds: float) -> Any:
         """A dependency: the session, if its user signed in or reauthenticated at most
         `seconds` ago; else 403 `reauthentication_required` (401 when not signed in)."""
-        within = _positive_seconds(seconds)
+        within = recent_window(seconds, "RecentAuth(seconds)")
 
         async def recently_signed_in(
             request: Request, me: Annotated[SessionInfo, self.current_session]
@@ -141,12 +141,6 @@ def _signed_in(request: Request) -> SessionInfo:
         headers = {**_PRIVATE, "WWW-Authenticate": challenge(config.cookie, config.bearer)}
         raise HTTPException(401, "not_signed_in", headers=headers)
     return me
-
-
-def _positive_seconds(seconds: object) -> float:
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
-        raise ValueError(f"RecentAuth(seconds) must be a positive number, not {seconds!r}")
-    return float(seconds)
 
 
 _DEFAULT = SessionAuth()

@@ -25,6 +25,7 @@ from starlette.routing import BaseRoute, Route
 from .auth import (
     get_session,
     logout,
+    recent_window,
     recently_authenticated,
     refresh_tokens,
     session_config,
@@ -43,15 +44,9 @@ class DeviceEndpoints:
         self, *, trusted_origins: Sequence[str] = (), recent_auth: float | None = None
     ) -> None:
         self.trusted_origins = browser_origins(trusted_origins)
-        if recent_auth is not None and (
-            isinstance(recent_auth, bool)
-            or not isinstance(recent_auth, (int, float))
-            or not recent_auth > 0
-        ):
-            raise ValueError(
-                f"recent_auth must be a positive number of seconds, not {recent_auth!r}"
-            )
-        self.recent_auth = recent_auth
+        self.recent_auth = (
+            None if recent_auth is None else recent_window(recent_auth, "recent_auth")
+        )
 
     async def list_sessions(self, request: Request) -> Response:
         me = self._signed_in(request, changes_state=False)

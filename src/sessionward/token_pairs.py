@@ -53,7 +53,7 @@ class TokenPairs:
         request the client is the request's; outside one, `ip` and `user_agent` describe it
         for the device list.
         """
-        secret = new_secret()
+        secret, family = self.new_family()
         signed_in = await self.core.sign_in(
             user_id,
             client or self._client(ip, user_agent),
@@ -61,7 +61,7 @@ class TokenPairs:
             values={},
             choices=choices,
             device_id=device_id,
-            refresh={REFRESH: secret_hash(secret)},
+            refresh=family,
         )
         return self.pair(signed_in.session_id, user_id, secret)
 
