@@ -260,6 +260,8 @@ def test_clear_after_the_handshake_ends_the_session(fresh_store: Store) -> None:
         client.post("/", json={"user": "ada"})
         with client.websocket_connect("/clear") as websocket:
             assert websocket.receive_text() == "cleared"
+            # Saved before the close goes out (TestClient cancels the app when the block ends).
+            assert websocket.receive()["type"] == "websocket.close"
         assert client.get("/").json() == {}
 
 
@@ -517,3 +519,61 @@ def test_a_middleware_trusted_origin_also_opens_the_device_routes() -> None:
         foreign = client.delete("/account/sessions", headers={"origin": "https://evil.example"})
     assert trusted.status_code == 200
     assert foreign.status_code == 403
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("path", ["/session", "/cart/7"])
+async def test_a_request_leaves_nothing_for_the_cyclic_garbage_collector(
+    store: Store, path: str
+) -> None:
+    """Plain reference counting frees everything a request made: a reference cycle (scope ->
+    request session -> client -> scope, say) would hand the collector objects on every request.
+    Called as raw ASGI, so no test client's own objects are counted."""
+    import gc
+
+    app = build_app(store)
+    cookie: list[tuple[bytes, bytes]] = []
+    body = [b'{"cart": [1]}']
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": body[0], "more_body": False}
+
+    async def send(message: Message) -> None:
+        for name, value in message.get("headers", ()):
+            if name == b"set-cookie" and value.startswith(b"__Host-session="):
+                cookie[:] = [(b"cookie", value.split(b";")[0])]
+
+    async def request(method: str, path: str = path) -> None:
+        scope = {
+            "type": "http",
+            "method": method,
+            "scheme": "https",
+            "path": path,
+            "raw_path": path.encode(),
+            "root_path": "",
+            "query_string": b"",
+            "headers": [
+                (b"host", b"testserver"),
+                (b"user-agent", b"test"),
+                (b"content-type", b"application/json"),
+                (b"origin", b"https://testserver"),
+                *cookie,
+            ],
+            "client": ("127.0.0.1", 5000),
+            "server": ("testserver", 443),
+        }
+        await app(scope, receive, send)
+
+    await request("POST", "/session")  # a session to read and write
+    assert cookie
+    body[0] = b""
+    method = "POST" if path.startswith("/cart") else "GET"
+    for _ in range(3):  # warm every cache up
+        await request(method)
+    gc.collect()
+    gc.disable()
+    try:
+        await request(method)
+        assert gc.collect() == 0
+    finally:
+        gc.enable()

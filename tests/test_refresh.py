@@ -159,6 +159,7 @@ async def raw_fields(store: Store) -> dict[str, str] | None:
         return None if entry is None else dict(entry.fields)
     assert isinstance(store, RedisStore)
     raw = await store.client.hgetall(store.key(KEY))
+    raw.pop(b"m:h", None)  # the store's binary header: its figures are in m:seen and m:expires
     return {_text(name): _text(value) for name, value in raw.items()} or None
 
 

@@ -34,7 +34,10 @@ class Client:
     def __init__(
         self, scope: Scope, trusted_proxies: TrustedProxies, locate: Locate | None = None
     ) -> None:
-        self.scope = scope
+        # What a client is read from, not the scope itself: the scope holds this request's
+        # session, which holds this client, and a cycle per request is work for the garbage
+        # collector that plain reference counting would have done.
+        self.scope: Scope = {"client": scope.get("client"), "headers": scope.get("headers", ())}
         self.trusted_proxies = trusted_proxies
         self.locate = locate
         self._ip: str | None = None

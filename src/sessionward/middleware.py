@@ -280,6 +280,9 @@ class SessionMiddleware:
                         headers.append((b"set-cookie", current.device_cookie.encode()))
                     message = {**message, "headers": headers}
                 accepted = current.answered = True
+            elif message["type"] == "websocket.close" and current.session_id is not None:
+                # Saved before the client hears the close: whatever it does next sees them.
+                await current.save_or_end()
             await send(message)
 
         try:

@@ -30,10 +30,13 @@ from redis import exceptions as redis_errors
 from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
+from redis.client import NEVER_DECODE
 
 from ..exceptions import StoreUnavailable
 from ..record import RECORD_FIELDS, changes_lifetimes, stored_int
 from .base import DeviceEntry, too_large
+from .redis_connections import HeldConnections, PackedScript
+from .redis_header import HEADER, loaded_fields, read_header, save_arguments
 from .redis_scripts import (
     DEVICE_SEEN,
     DEVICES_FORGET_ALL,
@@ -141,11 +144,13 @@ def _drop_connections(client: Redis | RedisCluster) -> None:
 class _Script:
     """A one-key Lua script, sent by SHA (see `RedisStore._run`)."""
 
-    __slots__ = ("sha", "source")
+    __slots__ = ("packed", "sha", "sha_call", "source")
 
     def __init__(self, source: str) -> None:
         self.source = source
         self.sha = hashlib.sha1(source.encode("utf-8"), usedforsecurity=False).hexdigest()
+        self.sha_call = ("EVALSHA", self.sha, 1)
+        self.packed = PackedScript(self.sha)
 
 
 class RedisStore:
@@ -158,6 +163,7 @@ class RedisStore:
         self._load_untouched = _Script(LOAD_UNTOUCHED)
         self._save_if_live = _Script(SAVE_IF_LIVE)
         self._call = _Call(client, _pool_limit(client))
+        self._held = HeldConnections.serve(client)
         self._session_prefix = f"{prefix}s:{{"
 
     @classmethod
@@ -188,14 +194,8 @@ class RedisStore:
         self, key: str, now_ms: int, idle_ttl_ms: int, *, touch: bool = True
     ) -> dict[str, str] | None:
         script = self._load_and_touch if touch else self._load_untouched
-        flat = await self._run(script, self.key(key), now_ms, idle_ttl_ms)
-        if not flat:
-            return None
-        try:
-            record = json.loads(_text(flat))
-        except ValueError:  # unreadable bytes planted in the hash: treat as no session
-            return None
-        return record if isinstance(record, dict) else None
+        reply = await self._run(script, self.key(key), now_ms, idle_ttl_ms)
+        return loaded_fields(reply) if reply else None
 
     async def save(
         self,
@@ -210,10 +210,12 @@ class RedisStore:
         touch: bool = True,
     ) -> bool:
         delete = tuple(delete)  # read twice below
-        mode = 1 if create else 2 if changes_lifetimes(write, delete) else 0 if touch else 3
-        args: list[str | int] = [now_ms, idle_ttl_ms, mode, max_bytes or 0, len(write)]
-        for pair in write.items():
-            args += pair
+        lifetimes_change = create or changes_lifetimes(write, delete)
+        mode = 1 if create else 2 if lifetimes_change else 0 if touch else 3
+        lifetimes, pairs, delete = save_arguments(write, delete, lifetimes_change)
+        args: list[str | int] = [now_ms, idle_ttl_ms, mode, max_bytes or 0, *lifetimes]
+        args.append(len(pairs) // 2)
+        args += pairs
         args += delete
         saved = await self._run(self._save_if_live, self.key(key), *args)
         if saved < 0:
@@ -227,13 +229,31 @@ class RedisStore:
         (on every primary, for a cluster) and sent once more. Not redis-py's `Script`, which
         imports inside every call: this runs on every request.
         """
+        if self._held is not None:
+            return await self._run_held(script, key, args)
         client = self.client
         async with self._call:
             try:
-                return await client.execute_command("EVALSHA", script.sha, 1, key, *args)
+                return await client.execute_command(*script.sha_call, key, *args, **_RAW)
             except redis_errors.NoScriptError:
                 await client.script_load(script.source)
-                return await client.execute_command("EVALSHA", script.sha, 1, key, *args)
+                return await client.execute_command(*script.sha_call, key, *args, **_RAW)
+
+    async def _run_held(self, script: _Script, key: str, args: tuple[str | int, ...]) -> Any:
+        """`_run` on the connections the store holds (see `HeldConnections`)."""
+        assert self._held is not None
+        command = script.packed.command(key.encode(), [_bytes(arg) for arg in args])
+        try:
+            try:
+                return await self._held.call(command)
+            except redis_errors.NoScriptError:
+                async with self._call:
+                    await self.client.script_load(script.source)
+                return await self._held.call(command)
+        except Exception as exc:
+            if (unavailable := _unavailable(exc)) is not None:
+                raise unavailable from exc
+            raise
 
     def index_key(self, user_id: str) -> str:
         return f"{self.prefix}u:{{{user_id}}}"
@@ -258,7 +278,7 @@ class RedisStore:
             return []
         async with self._call, self.client.pipeline(transaction=False) as pipe:
             for key in keys:
-                pipe.hmget(self.key(key), RECORD_FIELDS)
+                pipe.execute_command("HMGET", self.key(key), *_READ_FIELDS, **_RAW)
             rows = await pipe.execute()
         return [_record(row) for row in rows]
 
@@ -345,6 +365,8 @@ class RedisStore:
             return int(await self.client.hdel(key, *{f"d:{h}" for h in hashes}))
 
     async def aclose(self) -> None:
+        if self._held is not None:
+            await self._held.aclose()
         await self.client.aclose()
 
 
@@ -366,14 +388,22 @@ def _device_entry(name: str, value: str) -> DeviceEntry | None:
     return DeviceEntry(name[2:], first_ms, last_ms, label, location)
 
 
-def _record(row: list[bytes | str | None]) -> dict[str, str] | None:
+# What a device list reads of each session: the record's fields and the header (read last).
+_READ_FIELDS = (*RECORD_FIELDS, HEADER)
+# Replies as bytes whatever the client's `decode_responses`: the header is binary.
+_RAW: dict[str, Any] = {NEVER_DECODE: []}
+
+
+def _record(row: list[bytes | None]) -> dict[str, str] | None:
     if row[0] is None:  # no m:created: the session is gone
         return None
-    return {
+    *values, header = row
+    fields = {
         name: _text(value)
-        for name, value in zip(RECORD_FIELDS, row, strict=True)
+        for name, value in zip(RECORD_FIELDS, values, strict=True)
         if value is not None
     }
+    return read_header(fields, header)
 
 
 # Error codes of a server that is up but refuses to write for now: answer 503, not 500.
@@ -400,6 +430,10 @@ def _describe(exc: Exception) -> str:
     """The class and the message: some redis errors (MaxConnectionsError) have no message."""
     message = str(exc)
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def _bytes(value: str | int) -> bytes:
+    return b"%d" % value if type(value) is int else str(value).encode()
 
 
 def _text(value: bytes | str) -> str:

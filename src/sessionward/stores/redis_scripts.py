@@ -22,9 +22,10 @@ end
 LIVENESS = (
     WHOLE
     + """
--- The session's own idle TTL, never longer than the configured one (`own_idle_ttl_ms`).
-local function own_idle(text, configured)
-  return math.min(whole(text) or configured, configured)
+-- The session's own idle TTL (nil: none), never longer than the configured one
+-- (`own_idle_ttl_ms`).
+local function own_idle(own, configured)
+  return math.min(own or configured, configured)
 end
 -- How long the session may live after a request at `now`, or nil once it has ended.
 local function remaining(now, seen, expires, idle)
@@ -39,93 +40,148 @@ end
 """
 )
 
+# The record header, `m:h`: the facts every load and save reads, in one fixed-layout field
+# (see `sessionward.stores.redis_header`, its Python side): last activity, absolute deadline
+# and the session's own idle TTL (ms; -1 for none: the configured one), and the bytes of data.
+# One HMGET and one struct.unpack read them, where parsing decimal fields took a table of the
+# whole hash and a pattern match per number.
+#
+# Compatibility with 0.2 (until 0.4, see CHANGELOG): 0.2's scripts end a record without a
+# readable m:seen and m:expires, so the header's times are also written as those plain fields
+# (and m:idle), and m:seen is touched with the header. 0.2 touches m:seen only and keeps the
+# size in m:size: a later m:seen wins over the header's, and an m:size over its size (the next
+# save here drops it). A record without a header (0.1, 0.2) is read from those fields, and
+# gains a header at its next save.
+HEADER = (
+    LIVENESS
+    + """
+local HEADER = '<i8i8i8i4'
+-- seen, expires, own idle (or nil), size (or nil), the header (or nil), and whether 0.2 left
+-- an m:size; nil when unreadable.
+local function lifetimes(key)
+  local f = redis.call('HMGET', key, 'm:h', 'm:seen', 'm:expires', 'm:idle', 'm:size')
+  local header, seen, expires = f[1], whole(f[2]), whole(f[3])
+  local own, size = whole(f[4]), whole(f[5])
+  if header then
+    if #header ~= 28 then return nil end
+    local hseen, hexpires, hown, hsize = struct.unpack(HEADER, header)
+    if hseen < 0 or hexpires < 0 or hsize < 0 then return nil end
+    if not seen or hseen > seen then seen = hseen end
+    expires, own, size = hexpires, hown >= 0 and hown or nil, size or hsize
+  end
+  if not seen or not expires then return nil end
+  return seen, expires, own, size, header, f[5]
+end
+local function write_header(key, seen, expires, own, size)
+  redis.call('HSET', key, 'm:h', struct.pack(HEADER, seen, expires, own or -1, size),
+    'm:seen', string.format('%d', seen), 'm:expires', string.format('%d', expires))
+  if own then
+    redis.call('HSET', key, 'm:idle', string.format('%d', own))
+  else
+    redis.call('HDEL', key, 'm:idle')
+  end
+  redis.call('HDEL', key, 'm:size')
+end
+"""
+)
+
 # KEYS[1]: the session hash. ARGV[1]: now (ms). ARGV[2]: the configured idle TTL (ms): the cap
-# on the record's own `m:idle`, and the idle TTL of a record without one (written by 0.1).
-# Returns the fields as one JSON object, already touched: m:seen is now, and the key expires
-# when the record's own lifetimes say. One string rather than a flat list: a client parses one
-# reply instead of two per field, which is most of a load's client cost with redis-py's
-# pure-Python parser. Returns nil, deleting the key, when the session has ended (see LIVENESS)
-# or lacks a readable m:seen/m:expires. The touch is best effort (pcall): a Redis that refuses
-# writes (out of memory, NOREPLICAS, MISCONF) still serves reads; only writes fail, with a 503.
+# on the record's own idle TTL, and the idle TTL of a record without one.
+# Returns {seen, absolute deadline, own idle TTL, data size (-1: none kept; these four as
+# integers), the hash's fields as a flat list},
+# already touched: seen is now, and the key expires when the record's lifetimes say. The
+# fields are HGETALL's own reply, passed through: no table of them is built here, and nothing
+# is encoded, so no byte of a key or value can be lost on the way (the client reads the
+# numbers as integers and the header's bytes not at all). Returns nil, deleting the key, when
+# the session has ended (see LIVENESS) or its lifetimes are unreadable. The touch is best
+# effort (pcall): a Redis that refuses writes (out of memory, NOREPLICAS, MISCONF) still
+# serves reads; only writes fail, with a 503.
 # LOAD_UNTOUCHED is the same without the touch, for requests that do not count as activity.
 _LOAD = """
-local fields = redis.call('HGETALL', KEYS[1])
-if #fields == 0 then return nil end
-local record = {}
-for i = 1, #fields, 2 do record[fields[i]] = fields[i + 1] end
-local now = tonumber(ARGV[1])
-local idle = own_idle(record['m:idle'], tonumber(ARGV[2]))
-local ttl = remaining(now, whole(record['m:seen']), whole(record['m:expires']), idle)
+local key, now = KEYS[1], tonumber(ARGV[1])
+local seen, expires, own, size, header = lifetimes(key)
+local ttl = seen and remaining(now, seen, expires, own_idle(own, tonumber(ARGV[2])))
 if not ttl then
-  redis.call('DEL', KEYS[1])
+  redis.call('DEL', key)
   return nil
 end
 """
 _TOUCH = """
-record['m:seen'] = ARGV[1]
-redis.pcall('HSET', KEYS[1], 'm:seen', ARGV[1])
-redis.pcall('PEXPIRE', KEYS[1], ttl)
+seen = now
+if header then
+  local touched = struct.pack('<i8', now) .. string.sub(header, 9)
+  redis.pcall('HSET', key, 'm:h', touched, 'm:seen', ARGV[1])
+else
+  redis.pcall('HSET', key, 'm:seen', ARGV[1])
+end
+redis.pcall('PEXPIRE', key, ttl)
 """
 _RETURN = """
-return cjson.encode(record)
+return {seen, expires, own or -1, size or -1, redis.call('HGETALL', key)}
 """
-LOAD_AND_TOUCH = LIVENESS + _LOAD + _TOUCH + _RETURN
-LOAD_UNTOUCHED = LIVENESS + _LOAD + _RETURN
+LOAD_AND_TOUCH = HEADER + _LOAD + _TOUCH + _RETURN
+LOAD_UNTOUCHED = HEADER + _LOAD + _RETURN
 
 # KEYS[1]: the session hash. ARGV[1]: now (ms). ARGV[2]: the configured idle TTL (ms), as above.
 # ARGV[3]: '1' to create a new session, '0' to change a live one, '2' to change a live one's
-# m:seen, m:expires or m:idle, '3' to change a live one in a request that is not activity (the
-# key's expiry then follows the deadlines as they stand, `untouched_ms`). ARGV[4]: the most
-# bytes of data the session may hold, or 0 for no limit. ARGV[5]: n, the number of fields to
-# write; then n name/value pairs to write; then the names of fields to delete.
+# lifetimes, '3' to change a live one in a request that is not activity. ARGV[4]: the most
+# bytes of data the session may hold, or 0 for no limit. ARGV[5..7]: the new last activity,
+# absolute deadline and own idle TTL: digits to set, '' to leave, '-' to remove. ARGV[8]: n,
+# the number of fields to write; then n name/value pairs to write; then the names of fields
+# to delete.
 # Returns 1 when saved; 0 when refused: creating over an existing key, or changing a session
 # that has ended (so a slow request cannot bring a logged-out or expired session back); and
 # -size when the data would grow past ARGV[4]: refused whole, nothing written. The data's size
-# (the bytes of each key and its JSON, as `session.encoded_size` counts) is kept in m:size and
-# changed here with each write, so concurrent saves cannot pass the limit together; a record
-# written by 0.1 has none, and its data is counted once. The lifetimes are read again after
-# the write only when it may have changed them ('1' and '2'). Fields go in one HSET (and one
-# HDEL) per 1000 arguments: Lua's unpack has a stack limit.
+# (the bytes of each key and its JSON, as `session.encoded_size` counts) is kept in the header
+# and changed here with each write, so concurrent saves cannot pass the limit together; a
+# record written by 0.1 has none, and its data is counted once. A change in a request that
+# touched the session on load ('0') leaves the key's expiry alone: the touch set it a moment
+# ago to the record's deadline, which this save does not move, and another PEXPIRE would only
+# repeat it. The others set it: '1' and '2' to the new lifetimes, '3' to the deadlines as they
+# stand (`untouched_ms`) by the app's clock. Fields go in one HSET (and one HDEL) per 1000
+# arguments: Lua's unpack has a stack limit.
 SAVE_IF_LIVE = (
-    LIVENESS
+    HEADER
     + """
 local key, mode = KEYS[1], ARGV[3]
 local now, configured_idle = tonumber(ARGV[1]), tonumber(ARGV[2])
-local rule = mode == '3' and untouched or remaining
-local function ttl_of()
-  local seen, expires, idle = unpack(redis.call('HMGET', key, 'm:seen', 'm:expires', 'm:idle'))
-  return rule(now, whole(seen), whole(expires), own_idle(idle, configured_idle))
-end
 local function in_chunks(command, first, last)
   for i = first, last, 1000 do
     redis.call(command, key, unpack(ARGV, i, math.min(i + 999, last)))
   end
 end
 local function is_data(name) return string.sub(name, 1, 2) == 'd:' end
-local function stored_size()
-  local size = whole(redis.call('HGET', key, 'm:size'))
-  if size then return size end
-  size = 0
+local function counted_size()
+  local size = 0
   local fields = redis.call('HGETALL', key)
   for i = 1, #fields, 2 do
     if is_data(fields[i]) then size = size + #fields[i] - 2 + #fields[i + 1] end
   end
   return size
 end
-local ttl
+local function changed(old, new)
+  if new == '' then return old end
+  if new == '-' then return nil end
+  return whole(new) or false
+end
+local seen, expires, own, size, header, legacy_size
 if mode == '1' then
   if redis.call('EXISTS', key) == 1 then return 0 end
+  size = 0
 else
-  ttl = ttl_of()
-  if not ttl then return 0 end
+  seen, expires, own, size, header, legacy_size = lifetimes(key)
+  if not seen or not remaining(now, seen, expires, own_idle(own, configured_idle)) then
+    return 0
+  end
+  size = size or counted_size()
 end
-local last_write = 5 + 2 * tonumber(ARGV[5])
-local size = mode == '1' and 0 or stored_size()
+local old_size = size
+local last_write = 8 + 2 * tonumber(ARGV[8])
 local function drop(name)
   local old = redis.call('HSTRLEN', key, name)
   if old > 0 then size = size - (#name - 2 + old) end
 end
-for i = 6, last_write, 2 do
+for i = 9, last_write, 2 do
   if is_data(ARGV[i]) then
     if mode ~= '1' then drop(ARGV[i]) end
     size = size + #ARGV[i] - 2 + #ARGV[i + 1]
@@ -136,15 +192,25 @@ for i = last_write + 1, #ARGV do
 end
 local limit = tonumber(ARGV[4])
 if limit > 0 and size > limit then return -size end
-in_chunks('HSET', 6, last_write)
-in_chunks('HDEL', last_write + 1, #ARGV)
-redis.call('HSET', key, 'm:size', size)
-if mode == '1' or mode == '2' then ttl = ttl_of() end
-if not ttl then
-  redis.call('DEL', key)
-  return 0
+local ttl
+if mode == '1' or mode == '2' then
+  seen, expires, own = changed(seen, ARGV[5]), changed(expires, ARGV[6]), changed(own, ARGV[7])
+  if own == false then own = nil end
+  if seen and expires then
+    ttl = remaining(now, seen, expires, own_idle(own, configured_idle))
+  end
+  if not ttl then
+    if mode == '2' then redis.call('DEL', key) end
+    return 0
+  end
 end
-redis.call('PEXPIRE', key, ttl)
+in_chunks('HSET', 9, last_write)
+in_chunks('HDEL', last_write + 1, #ARGV)
+if ttl or size ~= old_size or not header or legacy_size then
+  write_header(key, seen, expires, own, size)
+end
+if mode == '3' then ttl = untouched(now, seen, expires, own_idle(own, configured_idle)) end
+if ttl then redis.call('PEXPIRE', key, ttl) end
 return 1
 """
 )
@@ -159,9 +225,21 @@ return 1
 # (0) changes nothing. Returns {outcome, key position, the fields as JSON}. Sent with EVAL:
 # a refresh comes once per access token's lifetime.
 REFRESH_ROTATE = (
-    LIVENESS
+    HEADER
     + _LOAD
     + """
+local record = {}
+local fields = redis.call('HGETALL', key)
+for i = 1, #fields, 2 do record[fields[i]] = fields[i + 1] end
+if not size then  -- a record of 0.1: count its data once
+  size = 0
+  for name, value in pairs(record) do
+    if string.sub(name, 1, 2) == 'd:' then size = size + #name - 2 + #value end
+  end
+end
+record['m:h'], record['m:size'] = nil, nil
+record['m:expires'] = string.format('%d', expires)
+record['m:idle'] = own and string.format('%d', own) or nil
 if record['m:via'] ~= 'bearer' then return {0, 0, false} end
 local presented, grace = ARGV[3], tonumber(ARGV[4])
 local n, m = tonumber(ARGV[5]), tonumber(ARGV[6])
@@ -169,12 +247,13 @@ local function chain(j, k) return ARGV[6 + (j - 1) * n + k] end
 local current, parent = record['m:rt'], record['m:rtp']
 local function touched(outcome, position)
   record['m:seen'] = ARGV[1]
-  redis.call('HSET', KEYS[1], 'm:seen', ARGV[1])
-  redis.call('PEXPIRE', KEYS[1], ttl)
+  write_header(key, now, expires, own, size)
+  redis.call('PEXPIRE', key, ttl)
   return {outcome, position, cjson.encode(record)}
 end
 local function stolen()
-  redis.call('DEL', KEYS[1])
+  record['m:seen'] = string.format('%d', seen)
+  redis.call('DEL', key)
   return {3, 0, cjson.encode(record)}
 end
 if not current or current == '' then return {0, 0, false} end
