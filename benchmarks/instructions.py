@@ -1,7 +1,7 @@
 """Instructions per request, counted by valgrind's callgrind: figures that do not move with load.
 
     python benchmarks/instructions.py                 # the client table (about 10 minutes)
-    python benchmarks/instructions.py --server        # and Redis's own cost per script
+    python benchmarks/instructions.py --server        # Redis's own cost per script instead
     python benchmarks/instructions.py sw-redis/read   # some cells only (case/scenario)
 
 A timing on a shared machine moves 30 % between runs; an instruction count does not. For each
@@ -283,20 +283,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("cells", nargs="*", help="case/scenario, e.g. sw-redis/read")
     parser.add_argument("--requests", type=int, default=1000)
-    parser.add_argument("--server", action="store_true", help="count Redis's instructions too")
+    parser.add_argument("--server", action="store_true", help="count Redis's instructions")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         asyncio.run(child(args.child, args.requests, args.url))
         return
+    if args.server:
+        server_table(args.requests)
+        return
     server = start_server()
     try:
         client_table(args.cells or list(CELLS), args.requests, server.url)
     finally:
         server.remove()
-    if args.server:
-        server_table(args.requests)
 
 
 if __name__ == "__main__":

@@ -67,33 +67,32 @@ async def test_many_concurrent_calls_on_a_bounded_pool_wait_their_turn(redis_url
     await store.aclose()
 
 
-async def test_a_connection_the_server_dropped_is_replaced_by_a_retry(redis_url: str) -> None:
-    client = redis_asyncio.Redis.from_url(redis_url, retry=Retry(NoBackoff(), 1))
+KEY = "c" * 64
+
+
+async def dropped_after_a_save(redis_url: str, retries: int) -> RedisStore:
+    """A store with one session saved, whose connection the server has since dropped."""
+    store = RedisStore(redis_asyncio.Redis.from_url(redis_url, retry=Retry(NoBackoff(), retries)))
     admin = redis_asyncio.Redis.from_url(redis_url)
     await admin.flushdb()
-    store = RedisStore(client)
-    key = "c" * 64
-    assert await store.save(key, record(), (), NOW, IDLE, create=True)
-    assert await store.load(key, NOW + 1, IDLE) is not None
+    assert await store.save(KEY, record(), (), NOW, IDLE, create=True)
     await admin.client_kill_filter(_type="normal", skipme=True)
-    assert await store.load(key, NOW + 2, IDLE) is not None
-    await store.aclose()
     await admin.aclose()
+    return store
+
+
+async def test_a_connection_the_server_dropped_is_replaced_by_a_retry(redis_url: str) -> None:
+    store = await dropped_after_a_save(redis_url, retries=1)
+    assert await store.load(KEY, NOW + 1, IDLE) is not None
+    await store.aclose()
 
 
 async def test_without_retries_a_dropped_connection_is_a_clear_outage(redis_url: str) -> None:
-    client = redis_asyncio.Redis.from_url(redis_url, retry=Retry(NoBackoff(), 0))
-    admin = redis_asyncio.Redis.from_url(redis_url)
-    await admin.flushdb()
-    store = RedisStore(client)
-    key = "d" * 64
-    assert await store.save(key, record(), (), NOW, IDLE, create=True)
-    await admin.client_kill_filter(_type="normal", skipme=True)
+    store = await dropped_after_a_save(redis_url, retries=0)
     with pytest.raises(StoreUnavailable, match="Redis is unavailable"):
-        await store.load(key, NOW + 1, IDLE)
-    assert await store.load(key, NOW + 2, IDLE) is not None  # a new connection next time
+        await store.load(KEY, NOW + 1, IDLE)
+    assert await store.load(KEY, NOW + 2, IDLE) is not None  # a new connection next time
     await store.aclose()
-    await admin.aclose()
 
 
 async def test_a_script_flushed_from_the_server_is_loaded_again(redis_url: str) -> None:

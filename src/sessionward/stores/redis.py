@@ -35,8 +35,8 @@ from redis.client import NEVER_DECODE
 from ..exceptions import StoreUnavailable
 from ..record import RECORD_FIELDS, changes_lifetimes, stored_int
 from .base import DeviceEntry, too_large
-from .redis_connections import HeldConnections, PackedScript
-from .redis_header import HEADER, loaded_fields, read_header, save_arguments
+from .redis_connections import BYTES, BYTES_THEN_TEXT, HeldConnections, PackedScript
+from .redis_header import HEADER, StoredFields, loaded_fields, read_header, save_arguments
 from .redis_scripts import (
     DEVICE_SEEN,
     DEVICES_FORGET_ALL,
@@ -194,8 +194,8 @@ class RedisStore:
         self, key: str, now_ms: int, idle_ttl_ms: int, *, touch: bool = True
     ) -> dict[str, str] | None:
         script = self._load_and_touch if touch else self._load_untouched
-        reply = await self._run(script, self.key(key), now_ms, idle_ttl_ms)
-        return loaded_fields(reply) if reply else None
+        lifetimes, fields = await self._run_then_read(script, self.key(key), now_ms, idle_ttl_ms)
+        return loaded_fields(lifetimes, fields) if lifetimes and fields else None
 
     async def save(
         self,
@@ -223,33 +223,66 @@ class RedisStore:
         return bool(saved)
 
     async def _run(self, script: _Script, key: str, *args: str | int) -> Any:
-        """Run a one-key script, sent by SHA.
+        """Run a one-key script, sent by SHA, and return its reply.
 
         On NOSCRIPT (a fresh server, a promoted replica, SCRIPT FLUSH) the script is loaded
         (on every primary, for a cluster) and sent once more. Not redis-py's `Script`, which
         imports inside every call: this runs on every request.
         """
         if self._held is not None:
-            return await self._run_held(script, key, args)
-        client = self.client
+            command = script.packed.command(key.encode(), [_bytes(arg) for arg in args])
+            (reply,) = await self._send_held(script, command, BYTES)
+            return reply
         async with self._call:
             try:
-                return await client.execute_command(*script.sha_call, key, *args, **_RAW)
+                return await self.client.execute_command(*script.sha_call, key, *args, **_RAW)
             except redis_errors.NoScriptError:
-                await client.script_load(script.source)
-                return await client.execute_command(*script.sha_call, key, *args, **_RAW)
+                await self.client.script_load(script.source)
+                return await self.client.execute_command(*script.sha_call, key, *args, **_RAW)
 
-    async def _run_held(self, script: _Script, key: str, args: tuple[str | int, ...]) -> Any:
-        """`_run` on the connections the store holds (see `HeldConnections`)."""
+    async def _run_then_read(
+        self, script: _Script, key: str, *args: str | int
+    ) -> tuple[Any, StoredFields]:
+        """`_run`, then HGETALL of the same key, in the same round trip: the script's reply
+        (bytes) and the hash's fields (a flat list or a dict, of text or of bytes).
+
+        The fields come straight from Redis: a script that returned them would have Redis
+        convert each one into Lua and back, which costs the server more than the script.
+        Not atomic with the script, and need not be: a change in between is one the next
+        request would see anyway, and a delete in between reads as no fields.
+        """
+        if self._held is not None:
+            encoded = key.encode()
+            command = script.packed.command(encoded, [_bytes(arg) for arg in args])
+            command += _HGETALL + b"$%d\r\n%b\r\n" % (len(encoded), encoded)
+            reply, fields = await self._send_held(script, command, BYTES_THEN_TEXT)
+            return reply, fields
+        async with self._call:
+            for attempt in (1, 2):
+                async with self.client.pipeline(transaction=False) as pipe:
+                    pipe.execute_command(*script.sha_call, key, *args, **_RAW)
+                    pipe.execute_command("HGETALL", key, **_RAW)
+                    reply, fields = await pipe.execute(raise_on_error=False)
+                if not isinstance(reply, redis_errors.NoScriptError) or attempt == 2:
+                    break
+                await self.client.script_load(script.source)
+            for result in (reply, fields):
+                if isinstance(result, Exception):
+                    raise result
+            return reply, fields
+
+    async def _send_held(
+        self, script: _Script, command: bytes, replies: tuple[bool, ...]
+    ) -> list[Any]:
+        """Send a packed command (or several) on the held connections (`HeldConnections`)."""
         assert self._held is not None
-        command = script.packed.command(key.encode(), [_bytes(arg) for arg in args])
         try:
             try:
-                return await self._held.call(command)
+                return await self._held.call(command, replies)
             except redis_errors.NoScriptError:
                 async with self._call:
                     await self.client.script_load(script.source)
-                return await self._held.call(command)
+                return await self._held.call(command, replies)
         except Exception as exc:
             if (unavailable := _unavailable(exc)) is not None:
                 raise unavailable from exc
@@ -390,6 +423,7 @@ def _device_entry(name: str, value: str) -> DeviceEntry | None:
 
 # What a device list reads of each session: the record's fields and the header (read last).
 _READ_FIELDS = (*RECORD_FIELDS, HEADER)
+_HGETALL = b"*2\r\n$7\r\nHGETALL\r\n"
 # Replies as bytes whatever the client's `decode_responses`: the header is binary.
 _RAW: dict[str, Any] = {NEVER_DECODE: []}
 

@@ -33,6 +33,10 @@ else:  # pragma: no cover - redis-py depends on async-timeout before 3.11.3
     )
 
 
+BYTES = (False,)  # one reply, as bytes
+BYTES_THEN_TEXT = (False, True)
+
+
 class HeldConnections:
     """A free list of connections to one Redis server, and one round trip on them."""
 
@@ -44,6 +48,9 @@ class HeldConnections:
         # connection is made without its own (which would add the wait_for task per send).
         self.timeout: float | None = pool.connection_class(**kwargs).socket_timeout
         kwargs["socket_timeout"] = None
+        # Text replies are decoded by the parser (in C with hiredis), bytes that are not
+        # UTF-8 as U+FFFD as everywhere else; a reply asked for as bytes is left alone.
+        kwargs.update(decode_responses=True, encoding="utf-8", encoding_errors="replace")
         connection_class = pool.connection_class
 
         def make() -> AbstractConnection:
@@ -71,12 +78,13 @@ class HeldConnections:
             return None
         return HeldConnections(pool)
 
-    async def call(self, command: bytes) -> Any:
-        """Send one packed command and return its reply, never decoded (bytes).
+    async def call(self, command: bytes, replies: tuple[bool, ...] = BYTES) -> list[Any]:
+        """Send packed commands and return their replies, one for each of `replies`: text
+        where it says `True` (`TEXT`), else bytes (`BYTES`).
 
         Retried as the client's `retry` says on a dropped or timed-out connection, which is
-        closed first; a reply that is an error (`ResponseError`) leaves the connection free
-        for the next call.
+        closed first. A reply that is an error (`ResponseError`) is raised once every reply
+        has been read, so the connection is free for the next call.
         """
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
@@ -88,7 +96,7 @@ class HeldConnections:
         connection = free.pop() if free else self._make()
         try:
             reply = await connection.retry.call_with_retry(
-                lambda: self._round_trip(connection, command), _closed_already
+                lambda: self._round_trip(connection, command, replies), _closed_already
             )
         except redis_errors.ResponseError:
             free.append(connection)
@@ -99,11 +107,13 @@ class HeldConnections:
         free.append(connection)
         return reply
 
-    async def _round_trip(self, connection: AbstractConnection, command: bytes) -> Any:
+    async def _round_trip(
+        self, connection: AbstractConnection, command: bytes, replies: tuple[bool, ...]
+    ) -> list[Any]:
         try:
             async with time_limit(self.timeout):
                 await connection.send_packed_command(command, check_health=False)
-                return await connection.read_response(disable_decoding=True)
+                return await _read(connection, replies)
         except redis_errors.ResponseError:
             raise
         except asyncio.TimeoutError:
@@ -126,6 +136,21 @@ class HeldConnections:
         free, self._free = self._free, []
         for connection in free:
             await connection.disconnect()
+
+
+async def _read(connection: AbstractConnection, texts: tuple[bool, ...]) -> list[Any]:
+    """A reply for each of `texts`; the first error among them raised only after the last
+    is read."""
+    replies, error = [], None
+    for text in texts:
+        try:
+            replies.append(await connection.read_response(disable_decoding=not text))
+        except redis_errors.ResponseError as exc:
+            replies.append(None)
+            error = error or exc
+    if error is not None:
+        raise error
+    return replies
 
 
 async def _closed_already(error: Exception) -> None:

@@ -12,15 +12,16 @@ lifetimes as integers, then the hash's fields) becomes the record's fields.
 from __future__ import annotations
 
 import struct
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from ..record import EXPIRES, IDLE, LIFETIME_FIELDS, SEEN, SIZE, stored_int
 
 HEADER = "m:h"
-_HEADER_NAME = HEADER.encode()
 LAYOUT = struct.Struct("<qqqi")  # seen, expires, own idle (-1: none), size; as Lua's '<i8i8i8i4'
 _UNCHANGED = ("", "", "")
+# The hash as HGETALL gives it: pairs flat or in a dict, as text or as bytes.
+StoredFields = list[str] | list[bytes] | dict[str, str] | dict[bytes, bytes]
 
 
 def save_arguments(
@@ -42,28 +43,29 @@ def save_arguments(
     return (slots[0], slots[1], slots[2]), pairs, kept
 
 
-def loaded_fields(reply: Sequence[Any]) -> dict[str, str]:
-    """The record's fields from a load script's reply: `[seen, expires, own idle, size, flat
-    hash]`.
+def loaded_fields(header: bytes, stored: StoredFields) -> dict[str, str]:
+    """The record's fields from a load: the lifetimes the script returned, packed as a header,
+    and the hash as HGETALL read it: a flat list, or a dict where redis-py makes one (RESP3,
+    or a pipeline), of text (decoded by the parser) or of bytes.
 
-    The hash's own copies of the lifetimes (kept for 0.2) give way to the script's figures,
-    which it read from the header; the header itself is the store's and is left out.
+    The hash's own copies of the lifetimes (kept for 0.2) give way to the script's figures;
+    the header itself, and the size, are the store's and are left out.
     """
-    seen, expires, own_idle, size, flat = reply
-    pairs = iter(flat)
-    try:
-        fields = {
-            n.decode(): v.decode() for n, v in zip(pairs, pairs, strict=True) if n != _HEADER_NAME
-        }
-    except UnicodeDecodeError:  # bytes planted in the hash: read them, never fail
-        pairs = iter(flat)
-        fields = {
-            n.decode("utf-8", "replace"): v.decode("utf-8", "replace")
-            for n, v in zip(pairs, pairs, strict=True)
-            if n != _HEADER_NAME
-        }
-    _apply(fields, seen, expires, own_idle, size)
+    if isinstance(stored, dict):
+        fields: dict[Any, Any] = stored
+    else:
+        pairs = iter(stored)
+        fields = dict(zip(pairs, pairs, strict=True))
+    if fields and isinstance(next(iter(fields)), bytes):
+        fields = {_text(name): _text(value) for name, value in fields.items()}
+    fields.pop(HEADER, None)
+    seen, expires, own_idle, _ = LAYOUT.unpack(header)
+    _apply(fields, seen, expires, own_idle, -1)
     return fields
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
 def read_header(fields: dict[str, str], header: bytes | None) -> dict[str, str] | None:

@@ -56,24 +56,30 @@ HEADER = (
     LIVENESS
     + """
 local HEADER = '<i8i8i8i4'
--- seen, expires, own idle (or nil), size (or nil), the header (or nil), and whether 0.2 left
--- an m:size; nil when unreadable.
-local function lifetimes(key)
-  local f = redis.call('HMGET', key, 'm:h', 'm:seen', 'm:expires', 'm:idle', 'm:size')
-  local header, seen, expires = f[1], whole(f[2]), whole(f[3])
-  local own, size = whole(f[4]), whole(f[5])
-  if header then
-    if #header ~= 28 then return nil end
-    local hseen, hexpires, hown, hsize = struct.unpack(HEADER, header)
-    if hseen < 0 or hexpires < 0 or hsize < 0 then return nil end
-    if not seen or hseen > seen then seen = hseen end
-    expires, own, size = hexpires, hown >= 0 and hown or nil, size or hsize
+-- The lifetimes from `f`, the values of m:h, m:seen and (in a save) m:size as HMGET read
+-- them: last activity, absolute deadline, own idle TTL (nil: none) and data size (nil: not
+-- kept, a record of 0.1); nil when unreadable. A record without a header (0.1, 0.2) is read
+-- from its plain fields.
+local function lifetimes(key, f)
+  local header, seen, size = f[1], whole(f[2]), whole(f[3])
+  if not header then
+    local old = redis.call('HMGET', key, 'm:expires', 'm:idle', 'm:size')
+    local expires = whole(old[1])
+    if not seen or not expires then return nil end
+    return seen, expires, whole(old[2]), whole(old[3])
   end
-  if not seen or not expires then return nil end
-  return seen, expires, own, size, header, f[5]
+  if #header ~= 28 then return nil end
+  local header_seen, expires, own, header_size = struct.unpack(HEADER, header)
+  if header_seen < 0 or expires < 0 or header_size < 0 then return nil end
+  if not seen or header_seen > seen then seen = header_seen end
+  return seen, expires, own >= 0 and own or nil, size or header_size
 end
+local function packed(seen, expires, own, size)
+  return struct.pack(HEADER, seen, expires, own or -1, size or -1)
+end
+-- The header, and for 0.2 the plain fields it reads (m:size it would recount: dropped).
 local function write_header(key, seen, expires, own, size)
-  redis.call('HSET', key, 'm:h', struct.pack(HEADER, seen, expires, own or -1, size),
+  redis.call('HSET', key, 'm:h', packed(seen, expires, own, size),
     'm:seen', string.format('%d', seen), 'm:expires', string.format('%d', expires))
   if own then
     redis.call('HSET', key, 'm:idle', string.format('%d', own))
@@ -87,19 +93,19 @@ end
 
 # KEYS[1]: the session hash. ARGV[1]: now (ms). ARGV[2]: the configured idle TTL (ms): the cap
 # on the record's own idle TTL, and the idle TTL of a record without one.
-# Returns {seen, absolute deadline, own idle TTL, data size (-1: none kept; these four as
-# integers), the hash's fields as a flat list},
-# already touched: seen is now, and the key expires when the record's lifetimes say. The
-# fields are HGETALL's own reply, passed through: no table of them is built here, and nothing
-# is encoded, so no byte of a key or value can be lost on the way (the client reads the
-# numbers as integers and the header's bytes not at all). Returns nil, deleting the key, when
-# the session has ended (see LIVENESS) or its lifetimes are unreadable. The touch is best
-# effort (pcall): a Redis that refuses writes (out of memory, NOREPLICAS, MISCONF) still
-# serves reads; only writes fail, with a 503.
+# Returns the record's lifetimes, already touched (the last activity is now, and the key
+# expires when the lifetimes say), packed as a header is: one string, the cheapest reply to
+# make and to read. `RedisStore` sends HGETALL of the key right behind it, in the same round
+# trip, for the fields: returning them from here would have Redis convert each field into Lua
+# and back, the most costly part of a script. Returns nil, deleting the key, when the session
+# has ended (see LIVENESS) or its lifetimes are unreadable. The touch is best effort (pcall): a
+# Redis that refuses writes (out of memory, NOREPLICAS, MISCONF) still serves reads; only
+# writes fail, with a 503. A record without a header keeps none until its next save.
 # LOAD_UNTOUCHED is the same without the touch, for requests that do not count as activity.
 _LOAD = """
 local key, now = KEYS[1], tonumber(ARGV[1])
-local seen, expires, own, size, header = lifetimes(key)
+local found = redis.call('HMGET', key, 'm:h', 'm:seen')
+local seen, expires, own, size = lifetimes(key, found)
 local ttl = seen and remaining(now, seen, expires, own_idle(own, tonumber(ARGV[2])))
 if not ttl then
   redis.call('DEL', key)
@@ -107,19 +113,19 @@ if not ttl then
 end
 """
 _TOUCH = """
-seen = now
-if header then
-  local touched = struct.pack('<i8', now) .. string.sub(header, 9)
+local touched = packed(now, expires, own, size)
+if found[1] then
   redis.pcall('HSET', key, 'm:h', touched, 'm:seen', ARGV[1])
 else
   redis.pcall('HSET', key, 'm:seen', ARGV[1])
 end
 redis.pcall('PEXPIRE', key, ttl)
+return touched
 """
 _RETURN = """
-return {seen, expires, own or -1, size or -1, redis.call('HGETALL', key)}
+return packed(seen, expires, own, size)
 """
-LOAD_AND_TOUCH = HEADER + _LOAD + _TOUCH + _RETURN
+LOAD_AND_TOUCH = HEADER + _LOAD + _TOUCH
 LOAD_UNTOUCHED = HEADER + _LOAD + _RETURN
 
 # KEYS[1]: the session hash. ARGV[1]: now (ms). ARGV[2]: the configured idle TTL (ms), as above.
@@ -134,17 +140,19 @@ LOAD_UNTOUCHED = HEADER + _LOAD + _RETURN
 # -size when the data would grow past ARGV[4]: refused whole, nothing written. The data's size
 # (the bytes of each key and its JSON, as `session.encoded_size` counts) is kept in the header
 # and changed here with each write, so concurrent saves cannot pass the limit together; a
-# record written by 0.1 has none, and its data is counted once. A change in a request that
-# touched the session on load ('0') leaves the key's expiry alone: the touch set it a moment
-# ago to the record's deadline, which this save does not move, and another PEXPIRE would only
-# repeat it. The others set it: '1' and '2' to the new lifetimes, '3' to the deadlines as they
-# stand (`untouched_ms`) by the app's clock. Fields go in one HSET (and one HDEL) per 1000
-# arguments: Lua's unpack has a stack limit.
+# record written by 0.1 has none, and its data is counted once. One HMGET reads the header
+# and the old values of the data fields the save replaces, for the size. A change in a request
+# that touched the session on load ('0') leaves the key's expiry alone: the touch set it a
+# moment ago to the record's deadline, which this save does not move, and another PEXPIRE
+# would only repeat it. The others set it: '1' and '2' to the new lifetimes, '3' to the
+# deadlines as they stand (`untouched_ms`) by the app's clock. Lua's unpack has a stack limit:
+# fields go in one HSET (HDEL, HMGET) per 1000 arguments.
 SAVE_IF_LIVE = (
     HEADER
     + """
 local key, mode = KEYS[1], ARGV[3]
 local now, configured_idle = tonumber(ARGV[1]), tonumber(ARGV[2])
+local last_write = 8 + 2 * tonumber(ARGV[8])
 local function in_chunks(command, first, last)
   for i = first, last, 1000 do
     redis.call(command, key, unpack(ARGV, i, math.min(i + 999, last)))
@@ -159,36 +167,48 @@ local function counted_size()
   end
   return size
 end
+-- The values of m:h, m:seen and m:size, then of `names`.
+local function read_fields(names)
+  if #names <= 997 then
+    return redis.call('HMGET', key, 'm:h', 'm:seen', 'm:size', unpack(names))
+  end
+  local f = redis.call('HMGET', key, 'm:h', 'm:seen', 'm:size')
+  for i = 1, #names, 1000 do
+    local part = redis.call('HMGET', key, unpack(names, i, math.min(i + 999, #names)))
+    for j = 1, #part do f[#f + 1] = part[j] end
+  end
+  return f
+end
 local function changed(old, new)
   if new == '' then return old end
   if new == '-' then return nil end
   return whole(new) or false
 end
-local seen, expires, own, size, header, legacy_size
+local seen, expires, own, size, old_size, f
 if mode == '1' then
   if redis.call('EXISTS', key) == 1 then return 0 end
   size = 0
 else
-  seen, expires, own, size, header, legacy_size = lifetimes(key)
+  local names = {}
+  for i = 9, last_write, 2 do
+    if is_data(ARGV[i]) then names[#names + 1] = ARGV[i] end
+  end
+  for i = last_write + 1, #ARGV do
+    if is_data(ARGV[i]) then names[#names + 1] = ARGV[i] end
+  end
+  f = read_fields(names)
+  seen, expires, own, size = lifetimes(key, f)
   if not seen or not remaining(now, seen, expires, own_idle(own, configured_idle)) then
     return 0
   end
   size = size or counted_size()
-end
-local old_size = size
-local last_write = 8 + 2 * tonumber(ARGV[8])
-local function drop(name)
-  local old = redis.call('HSTRLEN', key, name)
-  if old > 0 then size = size - (#name - 2 + old) end
-end
-for i = 9, last_write, 2 do
-  if is_data(ARGV[i]) then
-    if mode ~= '1' then drop(ARGV[i]) end
-    size = size + #ARGV[i] - 2 + #ARGV[i + 1]
+  old_size = size
+  for i = 1, #names do
+    if f[3 + i] then size = size - (#names[i] - 2 + #f[3 + i]) end
   end
 end
-for i = last_write + 1, #ARGV do
-  if is_data(ARGV[i]) then drop(ARGV[i]) end
+for i = 9, last_write, 2 do
+  if is_data(ARGV[i]) then size = size + #ARGV[i] - 2 + #ARGV[i + 1] end
 end
 local limit = tonumber(ARGV[4])
 if limit > 0 and size > limit then return -size end
@@ -196,9 +216,7 @@ local ttl
 if mode == '1' or mode == '2' then
   seen, expires, own = changed(seen, ARGV[5]), changed(expires, ARGV[6]), changed(own, ARGV[7])
   if own == false then own = nil end
-  if seen and expires then
-    ttl = remaining(now, seen, expires, own_idle(own, configured_idle))
-  end
+  if seen and expires then ttl = remaining(now, seen, expires, own_idle(own, configured_idle)) end
   if not ttl then
     if mode == '2' then redis.call('DEL', key) end
     return 0
@@ -206,9 +224,7 @@ if mode == '1' or mode == '2' then
 end
 in_chunks('HSET', 9, last_write)
 in_chunks('HDEL', last_write + 1, #ARGV)
-if ttl or size ~= old_size or not header or legacy_size then
-  write_header(key, seen, expires, own, size)
-end
+if ttl or size ~= old_size or not f[1] or f[3] then write_header(key, seen, expires, own, size) end
 if mode == '3' then ttl = untouched(now, seen, expires, own_idle(own, configured_idle)) end
 if ttl then redis.call('PEXPIRE', key, ttl) end
 return 1
@@ -231,6 +247,7 @@ REFRESH_ROTATE = (
 local record = {}
 local fields = redis.call('HGETALL', key)
 for i = 1, #fields, 2 do record[fields[i]] = fields[i + 1] end
+size = whole(record['m:size']) or size  -- 0.2 keeps it there
 if not size then  -- a record of 0.1: count its data once
   size = 0
   for name, value in pairs(record) do
