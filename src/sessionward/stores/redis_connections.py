@@ -33,7 +33,8 @@ else:  # pragma: no cover - redis-py depends on async-timeout before 3.11.3
     )
 
 
-BYTES = (False,)  # one reply, as bytes
+# What `HeldConnections.call` reads back: one reply each, as text (True) or bytes (False).
+BYTES = (False,)
 BYTES_THEN_TEXT = (False, True)
 
 
@@ -80,7 +81,7 @@ class HeldConnections:
 
     async def call(self, command: bytes, replies: tuple[bool, ...] = BYTES) -> list[Any]:
         """Send packed commands and return their replies, one for each of `replies`: text
-        where it says `True` (`TEXT`), else bytes (`BYTES`).
+        where it says `True`, else bytes (`BYTES`, `BYTES_THEN_TEXT`).
 
         Retried as the client's `retry` says on a dropped or timed-out connection, which is
         closed first. A reply that is an error (`ResponseError`) is raised once every reply
