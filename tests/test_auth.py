@@ -310,7 +310,7 @@ async def test_events_are_published_on_redis(redis_url: str) -> None:
     payload = json.loads(message["data"])
     assert payload["type"] == "session.login"
     assert payload["user_id"] == "ada"
-    await pubsub.aclose()  # type: ignore[no-untyped-call]
+    await pubsub.aclose()  # type: ignore[no-untyped-call, unused-ignore]  # typed in newer redis-py
     await client.aclose()
 
 

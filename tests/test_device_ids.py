@@ -35,29 +35,33 @@ def test_device_ids_are_random_base64url_of_at_least_128_bits() -> None:
     ("options", "name"),
     [
         ({}, "__Host-device"),
-        ({"path": "/app"}, "__Secure-device"),
-        ({"domain": "example.com"}, "__Secure-device"),
+        ({"path": "/app"}, "__Host-device"),
+        ({"domain": "example.com"}, "__Host-device"),
         ({"secure": False}, "device"),
-        ({"name": "custom"}, "__Host-device"),  # named by its scope, not the session's name
+        ({"secure": False, "domain": "example.com"}, "device"),
+        ({"name": "custom"}, "__Host-device"),  # named by its own scope, not the session's name
     ],
 )
-def test_the_name_follows_the_session_cookies_scope(options: dict[str, object], name: str) -> None:
+def test_the_name_is_host_only_whatever_the_session_cookies_scope(
+    options: dict[str, object], name: str
+) -> None:
+    # Regression: with a domain-scoped session cookie the device cookie was
+    # `__Secure-device` for the whole domain, so a sibling subdomain could plant its own.
     assert device_cookie(**options).name == name
 
 
-def test_the_cookie_is_http_only_long_lived_and_scoped_like_the_session() -> None:
+def test_the_cookie_is_http_only_long_lived_and_host_only() -> None:
     cookie = device_cookie(
         path="/app", domain="example.com", same_site="strict", partitioned=True, http_only=False
     )
     header = cookie.set_cookie(new_device_id())
-    assert header.startswith("__Secure-device=")
+    assert header.startswith("__Host-device=")
     assert f"Max-Age={DEVICE_COOKIE_MAX_AGE}; " in header
     assert DEVICE_COOKIE_MAX_AGE == 400 * 24 * 3600
     attributes = header.split("; ")
-    for flag in ("path=/app", "httponly", "samesite=strict", "secure"):
+    for flag in ("path=/", "httponly", "samesite=strict", "secure", "partitioned"):
         assert flag in attributes
-    assert "domain=example.com" in attributes
-    assert "partitioned" in attributes
+    assert not any(attribute.startswith("domain=") for attribute in attributes)
 
 
 def test_a_plain_http_cookie_is_not_secure() -> None:

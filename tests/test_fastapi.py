@@ -167,6 +167,26 @@ async def test_recent_auth_asks_for_a_recent_sign_in(store: Store, clock: Clock)
     assert [response.json() for response in again] == [response.json() for response in fresh]
 
 
+@pytest.mark.parametrize("path", ["/me", "/maybe", "/id", "/password"])
+async def test_a_response_built_by_a_dependency_varies_on_the_credential(
+    store: Store, path: str
+) -> None:
+    # Regression: the dependencies read the session without marking it read, so a cacheable
+    # `/me` went out with no `Vary` and a shared cache could hand it to the next user.
+    app = build_app(store, bearer=BEARER)
+    method = "POST" if path == "/password" else "GET"
+    async with client_for(app) as browser:
+        await browser.post("/login/ada")
+        by_cookie = await browser.request(method, path)
+        token = (await browser.post("/token/ada")).json()["access_token"]
+    async with client_for(app) as api:
+        api.headers["authorization"] = f"Bearer {token}"
+        by_token = await api.request(method, path)
+    assert by_cookie.status_code == by_token.status_code == 200
+    assert by_cookie.headers["vary"] == "Cookie"
+    assert by_token.headers["vary"] == "Authorization"
+
+
 @pytest.mark.parametrize("seconds", [0, -5, math.nan, True, "300", None])
 async def test_recent_auth_checks_its_seconds_when_built(seconds: Any) -> None:
     with pytest.raises(ValueError, match="positive number"):

@@ -88,6 +88,27 @@ async def test_a_country_header_is_believed_only_from_a_trusted_proxy(store: Sto
     assert spoofed["location"] is None
 
 
+@pytest.mark.parametrize(
+    ("style", "sent"),
+    [
+        # The proxy replaces the client's copy: one header, the proxy's.
+        ("replacing", [("cf-ipcountry", "PT")]),
+        # The proxy appends its own copy: the client's forged one comes first.
+        ("appending", [("cf-ipcountry", "NO"), ("cf-ipcountry", "PT")]),
+    ],
+)
+async def test_the_copy_the_nearest_proxy_added_is_the_place(
+    store: Store, style: str, sent: list[tuple[str, str]]
+) -> None:
+    # Regression: the first copy was read, so behind an appending proxy the attacker chose
+    # the place (and could make a sign-in from abroad look like one from home).
+    app = app_for(store, header_locator("cf-ipcountry"), trusted_proxies=[PROXY])
+    async with client_from(app, PROXY) as client:
+        await client.post("/login", headers=httpx.Headers(sent))
+        me = (await client.get("/me")).json()
+    assert me["location"] == "PT", style
+
+
 async def test_a_failing_locator_never_fails_the_sign_in(store: Store) -> None:
     def broken(ip: str | None, headers: Headers) -> str | None:
         raise RuntimeError("geo database missing")

@@ -32,6 +32,15 @@ def _current(connection: HTTPConnection) -> RequestSession:
     return current
 
 
+def _read(connection: HTTPConnection) -> RequestSession:
+    """The request's session, counted as read: a response built from it varies on the
+    credential, as after a read of `request.session`, so no shared cache hands one user's
+    page to another."""
+    current = _current(connection)
+    current.session.mark_accessed()
+    return current
+
+
 @overload
 async def login(
     connection: HTTPConnection,
@@ -225,7 +234,7 @@ def recently_authenticated(connection: HTTPConnection, *, within: float) -> bool
     """
     if isinstance(within, bool) or not isinstance(within, (int, float)) or not within >= 0:
         raise ValueError(f"within must be a number of seconds, not {within!r}")
-    current = _current(connection)
+    current = _read(connection)
     record = current.record
     if record is None or record.user_id is None:
         return False
@@ -328,7 +337,7 @@ async def logout(connection: HTTPConnection) -> None:
 
 def get_session(connection: HTTPConnection) -> SessionInfo | None:
     """The current session's record, or `None` for a visitor with no stored session."""
-    current = _current(connection)
+    current = _read(connection)
     if current.key is None or current.record is None:
         return None
     return SessionInfo.from_record(current.key, current.record, current=True)

@@ -39,24 +39,26 @@ def new_device_id() -> str:
 
 
 class DeviceCookie:
-    """The device cookie, scoped like the session cookie: same Secure, path, domain, SameSite
-    and partitioning, so it reaches exactly the pages the session does.
+    """The device cookie: the session cookie's Secure, SameSite and partitioning, but always
+    host-only on path `/`, whatever the session cookie's domain and path.
 
-    Named `__Host-device`, `__Secure-device` or `device` by the rule that names the session
-    cookie. HttpOnly, 400 days. Signed with the session's secret keys under a salt of its own:
-    the first key signs, every key verifies.
+    A cookie with a `Domain` can be set by every sibling subdomain: one of them could plant
+    the attacker's own device id, and the attacker's later sign-in would look known. So it
+    is `__Host-device` when Secure (no subdomain and no plain-http page can set that name)
+    and `device` when not. HttpOnly, 400 days. Signed with the session's secret keys under
+    a salt of its own: the first key signs, every key verifies.
     """
 
     def __init__(
         self, session_cookie: CookieTransport, secret_keys: str | bytes | Sequence[str | bytes]
     ) -> None:
         keys = normalise_secret_keys(secret_keys)
-        secure, path, domain = session_cookie.secure, session_cookie.path, session_cookie.domain
+        secure = session_cookie.secure
         self._cookie = CookieTransport(
-            name=default_cookie_name(secure=secure, path=path, domain=domain, stem="device"),
+            name=default_cookie_name(secure=secure, path="/", domain=None, stem="device"),
             max_age=DEVICE_COOKIE_MAX_AGE,
-            path=path,
-            domain=domain,
+            path="/",
+            domain=None,
             same_site=session_cookie.same_site,
             secure=secure,
             http_only=True,

@@ -24,13 +24,19 @@ _UNKNOWN = frozenset({"", "XX"})
 
 def header_locator(name: str) -> Locate:
     """A `locate` that reads a place a trusted proxy wrote, such as Cloudflare's
-    `cf-ipcountry` or a load balancer's geo header."""
+    `cf-ipcountry` or a load balancer's geo header.
+
+    When the header comes more than once, the last copy counts: a proxy that appends its
+    own copy rather than replacing the client's leaves a forged one first, and the nearest
+    trusted proxy's is the last, as client IPs are read from the right.
+    """
     header = name.strip().lower()
     if not header or not header.isascii() or any(c in header for c in " :\r\n"):
         raise ValueError(f"header_locator needs a header name such as 'cf-ipcountry', not {name!r}")
 
     def locate(ip: str | None, headers: Headers) -> str | None:
-        value = headers.get(header, "").strip()
+        copies = headers.getlist(header)
+        value = copies[-1].strip() if copies else ""
         return None if value.upper() in _UNKNOWN else value
 
     locate.__qualname__ = f"header_locator({header!r})"
