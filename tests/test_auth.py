@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -666,3 +667,96 @@ async def test_regenerate_without_a_stored_session_does_nothing(store: Store) ->
     async with browser(app) as client:
         await client.post("/hand-login")  # the first write makes a new id anyway
         assert (await client.get("/session")).json() == {"user": "ada"}
+
+
+class RacingStore(RecordingStore):
+    """Runs `race` once, at the moment a test picks: after the revocation read the records
+    it will end (`after_read`), or as a sign-in indexes its new session (`on_index_add`)."""
+
+    def __init__(self, inner: Store) -> None:
+        super().__init__(inner)
+        self.after_read: Any = None
+        self.on_index_add: Any = None
+
+    async def read_records(self, keys: Sequence[str]) -> list[dict[str, str] | None]:
+        found = await super().read_records(keys)
+        race, self.after_read = self.after_read, None
+        if race is not None:
+            await race()
+        return found
+
+    async def index_add(self, user_id: str, key: str, score_ms: int, ttl_ms: int) -> None:
+        await super().index_add(user_id, key, score_ms, ttl_ms)
+        race, self.on_index_add = self.on_index_add, None
+        if race is not None:
+            await race()
+
+
+def with_regenerate(app: Any) -> Any:
+    async def again(request: Request) -> Response:
+        await regenerate(request)
+        return PlainTextResponse("regenerated")
+
+    app.router.routes.insert(0, Route("/regenerate", again, methods=["POST"]))
+    return app
+
+
+@pytest.mark.parametrize("move", ["/regenerate", "/login/ada"])
+async def test_sign_out_everywhere_follows_a_session_that_moves_meanwhile(
+    store: Store, move: str
+) -> None:
+    # Regression: a session that moved to a new id between the revocation's read of the
+    # index and its delete survived, and `revoke_all` still answered 1.
+    racing = RacingStore(store)
+    app = with_regenerate(build_app(racing))
+    users = UserSessions(racing, idle_ttl=3600, absolute_ttl=7200)
+    async with browser(app) as thief:
+        await thief.post("/login/ada")
+
+        async def race() -> None:
+            assert (await thief.post(move)).status_code == 200
+
+        racing.after_read = race
+        assert await users.revoke_all("ada") == 1
+        assert (await thief.get("/me")).json() is None
+        assert await users.list_sessions("ada") == []
+
+
+async def test_one_revocation_follows_a_session_that_moves_meanwhile(store: Store) -> None:
+    racing = RacingStore(store)
+    app = with_regenerate(build_app(racing))
+    users = UserSessions(racing, idle_ttl=3600, absolute_ttl=7200)
+    async with browser(app) as thief, browser(app, IPHONE) as phone:
+        await thief.post("/login/ada")
+        await phone.post("/login/ada")
+        (stolen,) = [entry for entry in await sessions_of(phone) if not entry["current"]]
+
+        async def race() -> None:
+            assert (await thief.post("/regenerate")).status_code == 200
+
+        racing.after_read = race
+        assert await users.revoke("ada", stolen["id"])
+        assert (await thief.get("/me")).json() is None
+        assert [entry["current"] for entry in await sessions_of(phone)] == [True]
+
+
+async def test_a_sign_in_that_replaces_a_session_signed_out_meanwhile_stays_out(
+    store: Store,
+) -> None:
+    # The sign-out everywhere runs after the new session is indexed and before it is stored:
+    # it ends the old one, so the sign-in that replaces it must not leave the new one alive.
+    racing = RacingStore(store)
+    app = build_app(racing)
+    users = UserSessions(racing, idle_ttl=3600, absolute_ttl=7200)
+    async with browser(app) as thief:
+        await thief.post("/login/ada")
+
+        async def race() -> None:
+            assert await users.revoke_all("ada") == 1
+
+        racing.on_index_add = race
+        response = await thief.post("/login/ada")
+        assert response.status_code == 200
+        assert "expires=Thu, 01 Jan 1970" in response.headers["set-cookie"]
+        assert (await thief.get("/me")).json() is None
+        assert await users.list_sessions("ada") == []

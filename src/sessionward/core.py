@@ -62,6 +62,11 @@ class SignedIn:
     record: SessionRecord
 
 
+class ReplacedSessionEnded(Exception):
+    """A sign-in replaced a session of the same user that was signed out meanwhile, so the
+    new session was ended too: the request is left signed out."""
+
+
 class SessionCore:
     """Stored sessions, as one configuration defines them."""
 
@@ -154,6 +159,11 @@ class SessionCore:
         hands to the request at once (should a later step fail, the request holds the
         session that exists), then the old session is deleted, the event sent, and the
         limit applied.
+
+        `ReplacedSessionEnded` (only with `replacing`) when the replaced session was the same
+        user's and was signed out while this ran (a sign-out everywhere, which may have read
+        the index before the new session was in it): the new session is ended too, as
+        `regenerate` undoes the move of a session signed out meanwhile.
         """
         now_ms = self.config.now_ms()
         first_ip = replacing[1].first_ip if replacing is not None else None
@@ -170,11 +180,20 @@ class SessionCore:
         signed_in = SignedIn(session_id, key, record)
         if adopt is not None:
             adopt(signed_in)
-        if replacing is not None:
-            await self.end(*replacing, event=None)
+        if replacing is not None and not await self._replace(replacing, user_id):
+            await self.end(key, record, event=None)
+            raise ReplacedSessionEnded
         await self.users.emit("session.login", key, record, new_location=new_location)
         await self.users.enforce_limit(user_id, key, record.created_at_ms)
         return signed_in
+
+    async def _replace(self, replaced: tuple[str, SessionRecord], user_id: str) -> bool:
+        """End the session a sign-in replaces; `False` if it was `user_id`'s and had ended."""
+        key, record = replaced
+        ended = await self.config.store.delete(key)
+        if record.user_id is not None:
+            await self.users.forget(record.user_id, key)
+        return ended != 0 or record.user_id != user_id
 
     async def _see_device(
         self, user_id: str, client: Client, record: SessionRecord, device_id: str | None

@@ -12,7 +12,14 @@ import logging
 from collections.abc import Collection, Mapping
 
 from .client import Client
-from .core import DEFAULT_CHOICES, Loaded, SessionCore, SignedIn, SignInChoices
+from .core import (
+    DEFAULT_CHOICES,
+    Loaded,
+    ReplacedSessionEnded,
+    SessionCore,
+    SignedIn,
+    SignInChoices,
+)
 from .device_ids import new_device_id
 from .events import EventType
 from .exceptions import SessionError, StoreUnavailable
@@ -199,16 +206,19 @@ class RequestSession:
             self.send_cookie = True
             self.device_cookie = device_cookie.set_cookie(device_id)  # 400 more days
 
-        await self.core.sign_in(
-            user_id,
-            self.client,
-            transport="cookie",
-            values=values,
-            replacing=old,
-            adopt=adopt,
-            choices=choices,
-            device_id=device_id,
-        )
+        try:
+            await self.core.sign_in(
+                user_id,
+                self.client,
+                transport="cookie",
+                values=values,
+                replacing=old,
+                adopt=adopt,
+                choices=choices,
+                device_id=device_id,
+            )
+        except ReplacedSessionEnded:
+            self._signed_out()
 
     async def regenerate(
         self, *, reauthenticated: bool = False, refresh: Mapping[str, str] | None = None
@@ -225,14 +235,18 @@ class RequestSession:
         moved = await self.core.regenerate(
             key, record, values, reauthenticated=reauthenticated, refresh=refresh
         )
-        if moved is None:  # signed out while this request ran: it stays signed out
-            self.session.clear()
-            self.session_id = self.key = self.record = None
-            self.send_cookie, self.expire_cookie = False, True
-            self.meta_changes.clear()
+        if moved is None:
+            self._signed_out()
             return
         self._adopt(*moved, values, size)
         self.send_cookie = not self.bearer
+
+    def _signed_out(self) -> None:
+        """The session was signed out while this request ran: it stays signed out."""
+        self.session.clear()
+        self.session_id = self.key = self.record = None
+        self.send_cookie, self.expire_cookie = False, True
+        self.meta_changes.clear()
 
     def _check_not_answered(self, what: str) -> None:
         if self.answered:

@@ -20,14 +20,15 @@ from .devices import Device
 from .events import EventType, SessionEvent
 from .record import SessionRecord
 from .stores import DeviceEntry, Store
+from .stores.base import SIGN_IN_GRACE_MS
 
 _PUBLIC_ID = re.compile(r"[0-9a-f]{64}")  # fullmatch: "$" would let "\n" through
-# A sign-in indexes its session just before storing it (so a crash leaves a stale entry, never
-# an unindexed session). A listing in between must not drop that entry as stale.
-SIGN_IN_GRACE_MS = 60_000
 # A known device is forgotten when its cookie would be: 400 days after its last sign-in.
 KNOWN_DEVICE_TTL = DEVICE_COOKIE_MAX_AGE
 MAX_KNOWN_DEVICES = 50  # and as many locations; the least recently seen go first
+# Passes a revocation makes after finding sessions that moved: each needs the mover to win a
+# race again, so this many is never reached by chance.
+_MAX_PASSES = 8
 # Labels and locations are shown, not parsed: stored at most this long.
 MAX_DEVICE_TEXT = 256
 
@@ -153,27 +154,48 @@ class UserSessions:
         ]
 
     async def revoke(self, user_id: str, public_id: str) -> bool:
-        """Sign out one of the user's sessions; `False` if it is unknown or someone else's."""
+        """Sign out one of the user's sessions; `False` if it is unknown or someone else's.
+
+        A session that moves to a new id while this runs (`regenerate`, `reauthenticate`)
+        is followed to it: the same session, created at the same moment on the same device.
+        """
         if not _PUBLIC_ID.fullmatch(public_id):
             return False
         (meta,) = await self.store.read_records([public_id])
         record = self._record(meta)
         if record is None or record.user_id != user_id:
             return False
-        await self._end([(public_id, record)], user_id, "session.revoked")
+        ending = [(public_id, record)]
+        for _ in range(_MAX_PASSES):
+            if await self._end(ending, user_id, "session.revoked") != 0:
+                break
+            held, _stale = await self._held(user_id)  # it moved, or ended meanwhile
+            ending = [(key, moved) for key, moved in held if _same_session(moved, record)]
+            if not ending:
+                break
         self._count("revoked", 1)
         return True
 
     async def revoke_all(self, user_id: str, *, keep: str | None = None) -> int:
         """Sign out every session of the user except `keep`; return how many ended.
 
-        Every session the store still holds ends, live by this object's `idle_ttl` or not.
+        Every session the store still holds ends, live by this object's `idle_ttl` or not,
+        and so does any that moves while this runs (`regenerate`, `reauthenticate`, a
+        `login()` that replaces it): when a pass finds a session already gone, the index is
+        read again, since a session that moved is indexed under its new id before the old
+        one goes. When this returns, none of the user's sessions that existed when it
+        started is alive, except `keep`.
         """
-        held, stale = await self._held(user_id)
-        ending = [(key, record) for key, record in held if key != keep]
-        await self._end(ending, user_id, "session.revoked", also_unindex=stale)
-        self._count("revoked", len(ending))
-        return len(ending)
+        revoked = 0
+        for _ in range(_MAX_PASSES):
+            held, stale = await self._held(user_id)
+            ending = [(key, record) for key, record in held if key != keep]
+            ended = await self._end(ending, user_id, "session.revoked", also_unindex=stale)
+            revoked += len(ending) if ended is None else ended
+            if ended is None or ended == len(ending):  # nothing moved under this pass
+                break
+        self._count("revoked", revoked)
+        return revoked
 
     async def see_device(
         self,
@@ -305,13 +327,24 @@ class UserSessions:
         user_id: str,
         kind: EventType,
         also_unindex: Sequence[str] = (),
-    ) -> None:
+    ) -> int | None:
+        """End `sessions`; return how many the store still held (`None`: it cannot tell)."""
         keys = [key for key, _ in sessions]
-        if keys:  # sessions first: a crash leaves only stale index entries
-            await self.store.delete(*keys)
-        await self.store.index_update(user_id, {}, [*keys, *also_unindex])
+        ended = await self.store.delete(*keys) if keys else 0  # first: a crash leaves only
+        await self.store.index_update(user_id, {}, [*keys, *also_unindex])  # stale entries
         for key, record in sessions:
             await self.emit(kind, key, record)
+        return ended
+
+
+def _same_session(moved: SessionRecord, record: SessionRecord) -> bool:
+    """Whether `moved` is `record`'s session under a new id: a move keeps the creation time
+    (to the millisecond), the first IP and the device."""
+    return (
+        moved.created_at_ms == record.created_at_ms
+        and moved.first_ip == record.first_ip
+        and moved.agent_hash == record.agent_hash
+    )
 
 
 _LAST_MS = 253_402_300_799_000  # 9999-12-31T23:59:59Z: a corrupt record's time stops here

@@ -6,6 +6,7 @@ import pytest
 
 from sessionward import ConfigurationError, MemoryStore
 from sessionward.record import SessionRecord
+from sessionward.stores.base import SIGN_IN_GRACE_MS
 
 pytestmark = pytest.mark.anyio
 
@@ -122,3 +123,77 @@ async def test_a_session_is_gone_at_its_deadline_to_every_call() -> None:
     await store.load("later", IDLE_MS, IDLE_MS)  # the store's clock at k's deadline
     assert await store.read_records(["k"]) == [None]
     assert await store.delete("k") == 0
+
+
+async def test_one_account_cannot_sign_everyone_else_out() -> None:
+    # Regression: past `max_sessions`, the least recently used signed-in session went, so
+    # fifty sign-ins as one account evicted every other user's session.
+    store = MemoryStore(max_sessions=50)
+    for number in range(10):
+        await make(store, f"user-{number}", number, user=f"user-{number}")
+    for number in range(50):
+        await make(store, f"mallory-{number}", 100 + number, user="mallory")
+    assert len(store) == 50
+    for number in range(10):
+        assert await store.load(f"user-{number}", 200, IDLE_MS) is not None
+    survivors = [n for n in range(50) if await store.load(f"mallory-{n}", 200, IDLE_MS)]
+    assert survivors == list(range(10, 50))  # her own least recently used went first
+
+
+async def test_the_account_holding_the_most_gives_one_up_first() -> None:
+    store = MemoryStore(max_sessions=5)
+    await make(store, "ada-1", 0, user="ada")
+    await make(store, "bob-1", 1, user="bob")
+    await make(store, "bob-2", 2, user="bob")
+    await make(store, "bob-3", 3, user="bob")
+    await make(store, "ada-2", 4, user="ada")
+    assert await store.load("bob-1", 5, IDLE_MS) is not None  # bob-2 is now his oldest
+    await make(store, "cy-1", 6, user="cy")
+    assert await store.load("bob-2", 7, IDLE_MS) is None
+    for kept in ("ada-1", "ada-2", "bob-1", "bob-3", "cy-1"):
+        assert await store.load(kept, 7, IDLE_MS) is not None, kept
+
+
+async def test_a_session_that_gains_a_user_counts_as_theirs() -> None:
+    store = MemoryStore(max_sessions=3)
+    await make(store, "ada", 0, user="ada")
+    await make(store, "visitor", 1)
+    assert await store.save("visitor", {"m:user": "bob"}, (), 2, IDLE_MS, create=False)
+    await make(store, "bob-2", 3, user="bob")
+    await make(store, "cy", 4, user="cy")  # bob holds the most: his oldest goes
+    assert await store.load("visitor", 5, IDLE_MS) is None
+    assert await store.load("ada", 5, IDLE_MS) is not None
+    assert await store.load("bob-2", 5, IDLE_MS) is not None
+
+
+async def test_known_device_logs_are_bounded_by_max_sessions() -> None:
+    store = MemoryStore(max_sessions=5)
+    for number in range(20):
+        await store.device_seen(f"user-{number}", ["h"], "Firefox", None, number, 10**9, 50)
+    assert await store.devices_read("user-0") == []
+    assert len(await store.devices_read("user-19")) == 1
+    assert len(store._device_logs) == 5
+
+
+async def test_user_indexes_are_bounded_but_never_drop_a_live_sessions() -> None:
+    store = MemoryStore(max_sessions=5)
+    await store.index_add("ada", "ada-key", 0, 10**9)
+    await make(store, "ada-key", 0, user="ada")
+    for number in range(20):  # users whose sessions never came, long ago
+        await store.index_add(f"gone-{number}", f"k{number}", number, 10**9)
+    late = 10 * SIGN_IN_GRACE_MS
+    await store.index_add("signing-in", "new-key", late, 10**9)  # stored in a moment
+    for number in range(20):
+        await store.index_add(f"later-{number}", f"l{number}", late + number, 10**9)
+    assert list(await store.index_read("ada")) == ["ada-key"]
+    assert list(await store.index_read("signing-in")) == ["new-key"]
+    assert await store.index_read("gone-0") == {}
+
+
+async def test_one_accounts_index_does_not_grow_with_its_evicted_sessions() -> None:
+    store = MemoryStore(max_sessions=10)
+    for number in range(1000):
+        now_ms = number * SIGN_IN_GRACE_MS  # each sign-in a minute after the last
+        await store.index_add("mallory", f"m{number}", now_ms, 10**12)
+        await make(store, f"m{number}", now_ms, user="mallory")
+    assert len(await store.index_read("mallory")) <= 64

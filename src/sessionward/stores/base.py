@@ -14,6 +14,11 @@ from typing import NamedTuple, Protocol
 
 from ..exceptions import SessionError
 
+# A sign-in indexes its session just before storing it (so a crash leaves a stale entry, never
+# an unindexed session). An index entry this young whose session is missing is a sign-in in
+# progress: neither a listing nor a store's own upkeep may drop it.
+SIGN_IN_GRACE_MS = 60_000
+
 
 class Store(Protocol):
     async def load(

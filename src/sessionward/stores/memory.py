@@ -3,7 +3,9 @@
 For one process: development, tests, a single-worker app. Sessions vanish on restart and are
 not shared between workers; use `RedisStore` for anything else. It holds at most
 `max_sessions`, and past that forgets the least recently used anonymous session first, so a
-flood of visitors who write to their session cannot sign anyone out.
+flood of visitors who write to their session cannot sign anyone out, then one of the account
+holding the most sessions, so one account cannot sign everyone else out. What it keeps beside
+sessions (user indexes, known-device logs) is bounded by the same number.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from ..record import (
     untouched_ms,
 )
 from ..refresh import Outcome, decide, rotated_fields
-from .base import DeviceEntry, too_large
+from .base import SIGN_IN_GRACE_MS, DeviceEntry, too_large
+from .memory_owners import Owners
 
 
 @dataclass(slots=True)
@@ -46,7 +49,7 @@ class _Entry:
     seen_ms: int | None = None
     expires_ms: int | None = None
     own_idle_ms: int | None = None
-    anonymous: bool = True  # no user: the first to go when the store is full
+    owner: str | None = None  # the signed-in user; anonymous sessions go first when full
     size: int | None = None  # bytes of data, as `m:size`; None until counted (a 0.1 record)
 
     def read_numbers(self) -> None:
@@ -78,6 +81,7 @@ class _Entry:
 
 DEFAULT_MAX_SESSIONS = 100_000
 _SWEEP_EVERY = 1024  # index additions between sweeps of expired indexes, at least
+_INDEX_PRUNE_AT = 64  # members of one index before a sign-in drops those of gone sessions
 
 
 @dataclass(slots=True)
@@ -103,8 +107,10 @@ class MemoryStore:
     absolute deadline comes before their idle deadline may sit a little longer behind fresher
     ones, but never past their idle deadline, and they are never returned: cleanup costs O(1)
     amortised per call. Past `max_sessions`, a new session pushes out the least recently used
-    anonymous one, or, when there is none, the least recently used of all. User indexes
-    expire like Redis keys: dropped when read after their deadline, and swept now and then.
+    anonymous one; when there is none, the least recently used of the account that holds the
+    most sessions; when every account holds one, the least recently used of all. User indexes
+    and device logs expire like Redis keys: dropped when read after their deadline, and swept
+    now and then; past `max_sessions` of either, the least recently used go.
     """
 
     def __init__(self, *, max_sessions: int = DEFAULT_MAX_SESSIONS) -> None:
@@ -113,8 +119,9 @@ class MemoryStore:
         self.max_sessions = max_sessions
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._anonymous: OrderedDict[str, None] = OrderedDict()  # their keys, in the same order
-        self._indexes: dict[str, _Index] = {}
-        self._device_logs: dict[str, _DeviceLog] = {}
+        self._owners = Owners()
+        self._indexes: dict[str, _Index] = {}  # least recently added to first
+        self._device_logs: dict[str, _DeviceLog] = {}  # least recently seen first
         self._index_adds_to_sweep = _SWEEP_EVERY
         self._now_ms = 0  # the latest time any call told us about
 
@@ -174,7 +181,8 @@ class MemoryStore:
         if ttl_ms is None:
             self._forget(key)
             return False
-        entry.anonymous = USER not in fields
+        if (owner := fields.get(USER)) != entry.owner:
+            self._change_owner(key, entry, owner)
         if touch or create:
             self._keep(key, entry, now_ms + ttl_ms)
         else:  # not activity: no later deadline, no move up the least-recently-used order
@@ -204,15 +212,20 @@ class MemoryStore:
         self._now_ms = max(self._now_ms, score_ms)
         index = self._live_index(user_id)
         if index is None:
-            index = self._indexes[user_id] = _Index({}, 0)
+            index = _Index({}, 0)
+        self._indexes.pop(user_id, None)
+        self._indexes[user_id] = index  # the most recently added to, last
         # A member last active a whole lifetime ago is dead, whoever forgot to remove it.
         for member in [m for m, score in index.scores.items() if score <= score_ms - ttl_ms]:
             del index.scores[member]
+        if len(index.scores) >= _INDEX_PRUNE_AT:
+            self._prune(index, score_ms)
         index.scores[key] = score_ms
         index.deadline_ms = max(index.deadline_ms, score_ms + ttl_ms)
         self._index_adds_to_sweep -= 1
         if self._index_adds_to_sweep <= 0:  # amortised: O(1) a sign-in
             self._sweep_indexes()
+        self._bound_indexes()
 
     async def index_read(self, user_id: str) -> dict[str, int]:
         index = self._live_index(user_id)
@@ -243,9 +256,14 @@ class MemoryStore:
         max_devices: int,
     ) -> tuple[bool, bool]:
         self._now_ms = max(self._now_ms, now_ms)
+        logs = self._device_logs
         log = self._live_device_log(user_id)
         if log is None:
-            log = self._device_logs[user_id] = _DeviceLog({}, {}, 0)
+            log = _DeviceLog({}, {}, 0)
+        logs.pop(user_id, None)
+        logs[user_id] = log  # the most recently seen, last
+        while len(logs) > self.max_sessions:  # a sign-in's alert is the worst this costs
+            del logs[next(iter(logs))]
         found = [entry for h in hashes if (entry := log.devices.pop(h, None)) is not None]
         first_ms = min((entry.first_seen_ms for entry in found), default=now_ms)
         log.devices[hashes[0]] = DeviceEntry(hashes[0], first_ms, now_ms, label, location)
@@ -304,6 +322,7 @@ class MemoryStore:
     async def aclose(self) -> None:
         self._entries.clear()
         self._anonymous.clear()
+        self._owners.clear()
         self._indexes.clear()
         self._device_logs.clear()
 
@@ -331,6 +350,27 @@ class MemoryStore:
             del logs[user_id]
         self._index_adds_to_sweep = max(_SWEEP_EVERY, len(self._indexes) + len(logs))
 
+    def _prune(self, index: _Index, now_ms: int) -> None:
+        """Drop members whose session this store no longer holds, but not a sign-in in
+        progress: one account signing in again and again cannot grow its index for ever."""
+        young = now_ms - SIGN_IN_GRACE_MS
+        entries, scores = self._entries, index.scores
+        for member in [m for m, score in scores.items() if m not in entries and score < young]:
+            del scores[member]
+
+    def _bound_indexes(self) -> None:
+        """Past `max_sessions` indexes, drop the least recently added to among those that
+        name no session held here and no sign-in in progress."""
+        indexes, owners = self._indexes, self._owners
+        if len(indexes) <= self.max_sessions:
+            return
+        young = self._now_ms - SIGN_IN_GRACE_MS
+        for user_id, index in list(indexes.items()):
+            if not owners.holds(user_id) and max(index.scores.values(), default=0) < young:
+                del indexes[user_id]
+                if len(indexes) <= self.max_sessions:
+                    return
+
     def _live_entry(self, key: str, now_ms: int) -> _Entry | None:
         self._now_ms = max(self._now_ms, now_ms)
         self._drop_expired(now_ms)
@@ -344,21 +384,43 @@ class MemoryStore:
         entry.deadline_ms = deadline_ms
         self._entries[key] = entry
         self._entries.move_to_end(key)
-        if entry.anonymous:
+        self._claim(key, entry)
+
+    def _forget(self, key: str) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None:
+            self._release(key, entry)
+
+    def _change_owner(self, key: str, entry: _Entry, owner: str | None) -> None:
+        held = key in self._entries
+        if held:
+            self._release(key, entry)
+        entry.owner = owner
+        if held:
+            self._claim(key, entry)
+
+    def _claim(self, key: str, entry: _Entry) -> None:
+        """Count the session as its owner's latest used, or as the latest anonymous one."""
+        if entry.owner is None:
             self._anonymous[key] = None
             self._anonymous.move_to_end(key)
         else:
-            self._anonymous.pop(key, None)
+            self._owners.use(entry.owner, key)
 
-    def _forget(self, key: str) -> None:
-        self._entries.pop(key, None)
-        self._anonymous.pop(key, None)
+    def _release(self, key: str, entry: _Entry) -> None:
+        if entry.owner is None:
+            self._anonymous.pop(key, None)
+        else:
+            self._owners.drop(entry.owner, key)
 
     def _evict(self) -> None:
-        """Make room: the least recently used anonymous session, else the least recently
-        used session of all."""
-        victims = self._anonymous if self._anonymous else self._entries
-        self._forget(next(iter(victims)))
+        """Make room: the least recently used anonymous session, else one of the account
+        holding the most, else the least recently used session of all."""
+        if self._anonymous:
+            self._forget(next(iter(self._anonymous)))
+            return
+        victim = self._owners.victim()
+        self._forget(victim if victim is not None else next(iter(self._entries)))
 
     def _drop_expired(self, now_ms: int) -> None:
         entries = self._entries
