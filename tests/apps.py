@@ -206,9 +206,12 @@ class RecordingStore:
         presented: str,
         chains: Sequence[Sequence[str]],
         grace_ms: int,
+        client: str,
     ) -> tuple[int, int, dict[str, str] | None]:
         self.calls.append("refresh")
-        return await self.inner.refresh(key, now_ms, idle_ttl_ms, presented, chains, grace_ms)
+        return await self.inner.refresh(
+            key, now_ms, idle_ttl_ms, presented, chains, grace_ms, client
+        )
 
     async def aclose(self) -> None:
         await self.inner.aclose()

@@ -46,7 +46,7 @@ async def sign_in(request: Request) -> Response:
     if request.query_params.get("via") == "bearer":
         device_id = request.query_params.get("device")
         token = await login(request, user, transport="bearer", device_id=device_id)
-        return JSONResponse({"token": token})
+        return JSONResponse({"token": token, "device_token": token.device_token})
     await login(request, user)
     return JSONResponse(None)
 
@@ -222,14 +222,57 @@ async def test_a_bearer_device_id_is_recognised_and_stored_only_as_an_hmac(store
     assert all(len(device.id) == 64 for device in devices)
 
 
-async def test_bearer_clients_without_an_id_are_known_by_user_agent(store: Store) -> None:
+async def test_a_bearer_client_is_known_by_its_device_token_never_its_user_agent(
+    store: Store,
+) -> None:
+    # Regression: without a device_id, a bearer client was known by its user-agent alone,
+    # which every user of one build of a mobile app shares: an attacker with a phished
+    # password who sent it signed in as a known device, and no alert went out.
     alerts = Alerts()
     app = app_for(store, alerts)
-    async with browser(app, "ExampleApp/3.1") as same, browser(app, "OtherApp/1.0") as other:
-        for _ in range(3):
-            await same.post("/login/ada?via=bearer")
-        await other.post("/login/ada?via=bearer")
-    assert alerts.new() == [True, False, False, True]  # no storm of alerts
+    async with browser(app, "ExampleApp/3.1") as phone, browser(app, "ExampleApp/3.1") as thief:
+        first = (await phone.post("/login/ada?via=bearer")).json()
+        phone.headers["device-token"] = first["device_token"]
+        again = (await phone.post("/login/ada?via=bearer")).json()
+        await thief.post("/login/ada?via=bearer")  # the same user-agent, no device token
+        thief.headers["device-token"] = first["device_token"] + "x"  # a forged one
+        await thief.post("/login/ada?via=bearer")
+    assert alerts.new() == [True, False, True, True]
+    assert again["device_token"] == first["device_token"]  # the same device, the same token
+    assert first["token"].count(".") == 2  # and the JWT is still the plain string it was
+
+
+async def test_a_device_cookie_does_not_pass_for_a_device_token(store: Store) -> None:
+    alerts = Alerts()
+    app = app_for(store, alerts)
+    async with browser(app) as laptop:
+        await laptop.post("/login/ada")
+        cookie = laptop.cookies[DEVICE_COOKIE]
+        laptop.headers["device-token"] = cookie
+        laptop.cookies.clear()
+        await laptop.post("/login/ada?via=bearer")
+    assert alerts.new() == [True, True]  # each token kind has its own salt
+
+
+async def test_an_apps_own_device_id_needs_no_device_token(store: Store) -> None:
+    alerts = Alerts()
+    async with browser(app_for(store, alerts), "ExampleApp/3.1") as phone:
+        answer = (await phone.post("/login/ada?via=bearer&device=install-1")).json()
+    assert answer["device_token"] is None
+
+
+@pytest.mark.parametrize(
+    "value", ["", "garbage", "a" * 5000, "x.y.z", "\u00e9t\u00e9.sig", "Zm9v" * 11 + ".sig"]
+)
+async def test_a_garbage_device_token_is_a_new_device_not_an_error(
+    store: Store, value: str
+) -> None:
+    alerts = Alerts()
+    async with browser(app_for(store, alerts), "ExampleApp/3.1") as phone:
+        phone.headers["device-token"] = value
+        response = await phone.post("/login/ada?via=bearer")
+    assert response.status_code == 200
+    assert alerts.new() == [True]
 
 
 async def test_a_cookie_sign_in_refuses_a_device_id(store: Store) -> None:

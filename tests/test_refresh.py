@@ -39,9 +39,16 @@ from sessionward import (
     recently_authenticated,
     token_routes,
 )
-from sessionward.record import REFRESH, REFRESH_PARENT, REFRESH_ROTATED
+from sessionward.record import (
+    REFRESH,
+    REFRESH_CLIENT,
+    REFRESH_PARENT,
+    REFRESH_REPLAYS,
+    REFRESH_ROTATED,
+)
 from sessionward.refresh import (
     GENERATIONS,
+    MAX_GRACE_REPLAYS,
     Outcome,
     RefreshKeys,
     decide,
@@ -61,6 +68,7 @@ JWT_KEY = JWTKey("k1", "HS256", "bearer-" + "k" * 32)
 NOW = 1_800_000_000_000
 GRACE = 30_000
 KEYS = RefreshKeys([SECRET])
+CLIENT = "u:the-phone"  # who made the last rotation, as `TokenPairs.fingerprint` names it
 
 
 # -- the rule ---------------------------------------------------------------------------------
@@ -77,12 +85,21 @@ def family(secret: str, generations: int) -> list[str]:
 S = family(new_secret(), 20)  # S[0] -> S[1] -> ... under SECRET
 
 
-def stored(current: int, parent: int | None = None, rotated: object = NOW - 1000) -> dict[str, str]:
+def stored(
+    current: int,
+    parent: int | None = None,
+    rotated: object = NOW - 1000,
+    *,
+    by: str | None = CLIENT,
+    replays: int = 0,
+) -> dict[str, str]:
     fields = {REFRESH: secret_hash(S[current]), "m:via": "bearer", "m:user": "ada"}
     if parent is not None:
         fields[REFRESH_PARENT] = secret_hash(S[parent])
         if rotated is not None:
             fields[REFRESH_ROTATED] = str(rotated)
+        if by is not None:  # a rotation 0.2 made records no client
+            fields[REFRESH_CLIENT], fields[REFRESH_REPLAYS] = by, str(replays)
     return fields
 
 
@@ -95,6 +112,16 @@ RULE = [
     ("the parent past the grace is stolen", stored(1, 0, NOW - GRACE - 1), 0, Outcome.STOLEN),
     ("the parent with no time of use", stored(1, 0, None), 0, Outcome.STOLEN),
     ("the parent with an unreadable time", stored(1, 0, "soon"), 0, Outcome.STOLEN),
+    ("the parent from another client", stored(1, 0, by="u:a-thief"), 0, Outcome.INVALID),
+    ("the parent of a rotation 0.2 made", stored(1, 0, by=None), 0, Outcome.INVALID),
+    ("the parent's last replay", stored(1, 0, replays=MAX_GRACE_REPLAYS - 1), 0, Outcome.REPLAYED),
+    ("the parent past its replays", stored(1, 0, replays=MAX_GRACE_REPLAYS), 0, Outcome.INVALID),
+    (
+        "the parent past the grace, any client",
+        stored(1, 0, NOW - GRACE - 1, by="x"),
+        0,
+        Outcome.STOLEN,
+    ),
     ("a grandparent, even within the grace", stored(2, 1), 0, Outcome.STOLEN),
     ("an ancestor as old as we look back", stored(GENERATIONS, GENERATIONS - 1), 0, Outcome.STOLEN),
     ("older than we look back", stored(GENERATIONS + 1, GENERATIONS), 0, Outcome.INVALID),
@@ -107,14 +134,33 @@ RULE_IDS = [name for name, *_ in RULE]
 @pytest.mark.parametrize(("name", "fields", "presented", "outcome"), RULE, ids=RULE_IDS)
 def test_the_rule(name: str, fields: dict[str, str], presented: int, outcome: Outcome) -> None:
     secret = S[presented]
-    assert decide(fields, secret_hash(secret), KEYS.successors(secret), NOW, GRACE)[0] == outcome
+    chains = KEYS.successors(secret)
+    assert decide(fields, secret_hash(secret), chains, NOW, GRACE, CLIENT)[0] == outcome
 
 
 def test_a_replay_across_key_rotation_names_the_key_that_made_the_successor() -> None:
     rotated_keys = RefreshKeys([OTHER_SECRET, SECRET])  # SECRET made S[1] from S[0]
     chains = rotated_keys.successors(S[0])
-    assert decide(stored(1, 0), secret_hash(S[0]), chains, NOW, GRACE) == (Outcome.REPLAYED, 1)
+    replayed = decide(stored(1, 0), secret_hash(S[0]), chains, NOW, GRACE, CLIENT)
+    assert replayed == (Outcome.REPLAYED, 1)
     assert rotated_keys.successor(S[0], 1) == S[1]
+
+
+def test_a_replay_this_process_cannot_link_is_refused_not_judged_theft() -> None:
+    # Regression: in a rolling deploy, a worker that does not know the newest key cannot
+    # work out the successor the current token was made with, and judged a legitimate
+    # retry theft (revoking the session and firing the alert).
+    chains = RefreshKeys([OTHER_SECRET]).successors(S[0])  # the key that made S[1] is unknown
+    assert decide(stored(1, 0), secret_hash(S[0]), chains, NOW, GRACE, CLIENT)[0] == Outcome.INVALID
+
+
+def test_the_family_value_changes_every_successor() -> None:
+    # Regression: successors came from the parent and a server key alone, so a leaked key
+    # and any old token of a family were enough to work out its current token.
+    salted, plain = KEYS.successor(S[0], 0, new_secret()), KEYS.successor(S[0])
+    assert plain == S[1]
+    assert salted != plain
+    assert KEYS.successor(S[0], 0, "") == plain  # a family 0.2 started goes on as it was
 
 
 @pytest.mark.parametrize(
@@ -180,7 +226,7 @@ async def test_each_store_follows_the_rule(
     secret = S[presented]
     chains = KEYS.successors(secret)
     got, position, returned = await rule_store.refresh(
-        KEY, NOW, 10**8, secret_hash(secret), chains, GRACE
+        KEY, NOW, 10**8, secret_hash(secret), chains, GRACE, CLIENT
     )
     after = await raw_fields(rule_store)
     assert (got, position) == (outcome, 0)
@@ -196,10 +242,14 @@ async def test_each_store_follows_the_rule(
     else:
         assert after is not None
         assert after["m:seen"] == str(NOW)
+        replays = str(int(fields.get(REFRESH_REPLAYS, "0")) + 1)
         expected = (
-            rotated_fields(secret_hash(secret), chains, NOW)
+            rotated_fields(secret_hash(secret), chains, NOW, CLIENT)
             if outcome == Outcome.ROTATED
-            else {name: fields[name] for name in (REFRESH, REFRESH_PARENT)}
+            else {
+                **{name: fields[name] for name in (REFRESH, REFRESH_PARENT)},
+                REFRESH_REPLAYS: replays,
+            }
         )
         assert {name: after.get(name) for name in expected} == expected
 
@@ -207,7 +257,7 @@ async def test_each_store_follows_the_rule(
 async def test_a_cookie_session_never_refreshes(rule_store: Store) -> None:
     await plant(rule_store, {**stored(0), "m:via": "cookie"})
     outcome, _, _ = await rule_store.refresh(
-        KEY, NOW, 10**8, secret_hash(S[0]), KEYS.successors(S[0]), GRACE
+        KEY, NOW, 10**8, secret_hash(S[0]), KEYS.successors(S[0]), GRACE, CLIENT
     )
     assert outcome == Outcome.INVALID
 
@@ -216,7 +266,7 @@ async def test_an_ended_session_never_refreshes(rule_store: Store) -> None:
     await plant(rule_store, stored(0))
     later = NOW + 10**8 + 1
     outcome, _, _ = await rule_store.refresh(
-        KEY, later, 10**8, secret_hash(S[0]), KEYS.successors(S[0]), GRACE
+        KEY, later, 10**8, secret_hash(S[0]), KEYS.successors(S[0]), GRACE, CLIENT
     )
     assert outcome == Outcome.INVALID
 
@@ -304,7 +354,14 @@ async def test_a_pair_signs_in_and_refreshes(store: Store, clock: Clock) -> None
         second = answer.json()
         again = (await api.get("/api/me", headers=bearer(second["access_token"]))).json()
         by_json = (await refresh(api, second["refresh_token"], as_json=True)).json()
-    assert set(first) == {"access_token", "token_type", "expires_in", "refresh_token"}
+    assert set(first) == {
+        "access_token",
+        "token_type",
+        "expires_in",
+        "refresh_token",
+        "device_token",
+    }
+    assert "device_token" not in second  # a refresh is not a sign-in
     assert first["token_type"] == "Bearer"
     assert first["expires_in"] == 900  # short-lived, whatever the signer's own lifetime
     claims = jwt.decode(first["access_token"], options={"verify_signature": False})
@@ -351,11 +408,55 @@ async def test_racing_refreshes_all_get_the_one_next_token(store: Store, clock: 
     async with client_for(app_for(store, clock)) as api:
         first = (await api.post("/api/login/ada")).json()
         answers = await asyncio.gather(*(refresh(api, first["refresh_token"]) for _ in range(6)))
-        tokens = {answer.json()["refresh_token"] for answer in answers}
-        (token,) = tokens
+        granted = [answer.json() for answer in answers if answer.status_code == 200]
+        refused = [answer.json() for answer in answers if answer.status_code != 200]
+        (token,) = {pair["refresh_token"] for pair in granted}
         alive = await refresh(api, token)
-    assert all(answer.status_code == 200 for answer in answers)
+    # One rotation and at most MAX_GRACE_REPLAYS replays of it; the rest get nothing, and
+    # nothing is revoked.
+    assert len(granted) == 1 + MAX_GRACE_REPLAYS
+    assert refused == [{"error": "invalid_grant"}] * (6 - len(granted))
     assert alive.status_code == 200
+
+
+async def test_a_thief_cannot_ride_the_grace_after_each_refresh(store: Store, clock: Clock) -> None:
+    # Regression: a thief with one stolen token replayed the token the victim had just
+    # used, inside the grace after each of the victim's refreshes, and got the live pair
+    # every time (12 rotations), with theft detection never firing.
+    recorder = Recorder()
+    async with (
+        client_for(app_for(store, clock, recorder)) as phone,
+        client_for(app_for(store, clock, recorder)) as thief,
+    ):
+        phone.headers["user-agent"] = "ExampleApp/4.2 (iPhone; iOS 18.1)"
+        thief.headers["user-agent"] = "curl/8.5.0"
+        pair = (await phone.post("/api/login/ada")).json()
+        phone.headers["device-token"] = pair["device_token"]
+        stolen_rides = []
+        for _ in range(12):
+            used = pair["refresh_token"]
+            pair = (await refresh(phone, used)).json()
+            clock.advance(5)
+            stolen_rides.append((await refresh(thief, used)).status_code)
+        still = await refresh(phone, pair["refresh_token"])
+    assert stolen_rides == [400] * 12
+    assert still.status_code == 200  # refused, not revoked: the phone keeps its session
+    assert not [e for e in recorder.events if e.type == "session.theft_suspected"]
+
+
+async def test_the_same_client_may_retry_three_times(store: Store, clock: Clock) -> None:
+    async with client_for(app_for(store, clock)) as phone:
+        first = (await phone.post("/api/login/ada")).json()
+        phone.headers["device-token"] = first["device_token"]
+        answer = (await refresh(phone, first["refresh_token"])).json()
+        phone.headers["user-agent"] = "ExampleApp/4.2 (on another network)"  # the token counts
+        retries = [await refresh(phone, first["refresh_token"]) for _ in range(4)]
+        onwards = await refresh(phone, answer["refresh_token"])
+    assert [retry.json().get("refresh_token") for retry in retries[:3]] == [
+        answer["refresh_token"]
+    ] * 3
+    assert retries[3].json() == {"error": "invalid_grant"}
+    assert onwards.status_code == 200
 
 
 async def test_a_reuse_after_the_grace_revokes_the_session(store: Store, clock: Clock) -> None:
@@ -483,6 +584,41 @@ async def test_a_family_survives_key_rotation(store: Store, clock: Clock) -> Non
         last = await refresh(after, onwards["refresh_token"])
     assert retry["refresh_token"] == used["refresh_token"]
     assert last.status_code == 200
+
+
+async def test_a_retry_on_a_worker_without_the_newest_key_is_refused_not_revoked(
+    store: Store, clock: Clock
+) -> None:
+    # Regression: in a rolling deploy of a new key, a retry that reached a worker which did
+    # not know it yet matched the stored parent, could not be linked to the current token,
+    # and was judged theft: the session was revoked and the alert fired.
+    recorder = Recorder()
+    new_worker = app_for(store, clock, recorder, secret_keys=[OTHER_SECRET, SECRET])
+    old_worker = app_for(store, clock, recorder, secret_keys=[SECRET])
+    async with client_for(new_worker) as new, client_for(old_worker) as old:
+        pair = (await new.post("/api/login/ada")).json()
+        used = (await refresh(new, pair["refresh_token"])).json()  # made under the new key
+        retry = await refresh(old, pair["refresh_token"])
+        onwards = await refresh(new, used["refresh_token"])
+    assert retry.json() == {"error": "invalid_grant"}
+    assert onwards.status_code == 200
+    assert not [e for e in recorder.events if e.type == "session.theft_suspected"]
+
+
+async def test_a_leaked_key_and_an_old_token_do_not_give_the_current_one(
+    store: Store, clock: Clock
+) -> None:
+    # Regression: a successor came from its parent and the server key alone, so whoever held
+    # a signing key and any old refresh token could work out the family's current token.
+    async with client_for(app_for(store, clock)) as api:
+        first = (await api.post("/api/login/ada")).json()
+        await refresh(api, first["refresh_token"])
+        session_id, secret = first["refresh_token"].split(".")
+        worked_out = f"{session_id}.{KEYS.successor(secret)}"  # the current one, once
+        attempt = await refresh(api, worked_out)
+        me = await api.get("/api/me", headers=bearer(first["access_token"]))
+    assert attempt.json() == {"error": "invalid_grant"}
+    assert me.json()["user"] == "ada"
 
 
 async def test_reauthenticating_a_pair_starts_a_new_family(store: Store, clock: Clock) -> None:

@@ -2,6 +2,7 @@
 
 from .addresses import TrustedProxies
 from .auth import (
+    AccessToken,
     get_session,
     login,
     login_bearer,
@@ -40,6 +41,7 @@ from .transports import BearerTransport, CookieTransport
 from .users import KnownDevice, SessionInfo, UserSessions
 
 __all__ = [
+    "AccessToken",
     "BearerClaims",
     "BearerSigner",
     "BearerTransport",

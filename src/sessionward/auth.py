@@ -66,7 +66,7 @@ async def login(
     idle_ttl: int | None = None,
     absolute_ttl: int | None = None,
     device_id: str | None = None,
-) -> str: ...
+) -> AccessToken: ...
 
 
 async def login(
@@ -79,7 +79,7 @@ async def login(
     idle_ttl: int | None = None,
     absolute_ttl: int | None = None,
     device_id: str | None = None,
-) -> str | None:
+) -> AccessToken | None:
     """Sign `user_id` in.
 
     With the cookie (the default): bind this browser's session to the user under a new id;
@@ -88,7 +88,8 @@ async def login(
     attacker could plant in a browser before the victim signs in (`{"next": ...}`) is kept
     with `True`: keep less when the session holds anything that grants or redirects. With
     `transport="bearer"`: start a separate session for an API or mobile client and return its
-    JWT for the client to send as `Authorization: Bearer <token>`.
+    JWT for the client to send as `Authorization: Bearer <token>` (an `AccessToken`: a `str`
+    that also carries the client's `device_token`).
 
     `remember=False` (an unticked "keep me signed in") makes the cookie last only until the
     browser closes. `idle_ttl` and `absolute_ttl` (seconds) give this one session shorter
@@ -96,8 +97,10 @@ async def login(
 
     Each sign-in is checked against the devices the account has used: the `session.login`
     event and `SessionInfo.new_device` say when it is the first from this one. A browser is
-    recognised by a long-lived device cookie set here; a bearer client by the `device_id` it
-    passes (an install id, say; stored only as an HMAC), or else by its user-agent.
+    recognised by a long-lived device cookie set here; a bearer client by the `device_id` the
+    app passes (an install id, say; stored only as an HMAC), or else by the device token it
+    got at its last sign-in and sends back in the `Device-Token` header. Never by its
+    user-agent alone.
     """
     _check_user_id(user_id)
     choices = _choices(remember, idle_ttl, absolute_ttl)
@@ -222,7 +225,8 @@ async def refresh_tokens(connection: HTTPConnection, refresh_token: str) -> Toke
     from the request body (never a query string), and the request itself needs no access
     token: send none, since an expired one is refused before the endpoint runs.
     """
-    return await TokenPairs(_current(connection).core).refresh(refresh_token)
+    current = _current(connection)
+    return await TokenPairs(current.core).refresh(refresh_token, client=current.client)
 
 
 def recently_authenticated(connection: HTTPConnection, *, within: float) -> bool:
@@ -287,20 +291,34 @@ async def _login_cookie(
 
 async def _login_bearer(
     connection: HTTPConnection, user_id: str, choices: SignInChoices, device_id: str | None
-) -> str:
+) -> AccessToken:
     current = _current(connection)
     core = current.core
     bearer = core.config.bearer_transport()
+    device, device_token = core.bearer_device(current.client, device_id)
     signed_in = await core.sign_in(
         user_id,
         current.client,
         transport="bearer",
         values={},
         choices=choices,
-        device_id=device_id,
+        device_id=device,
     )
     now = signed_in.record.created_at_ms / 1000
-    return bearer.signer.issue(signed_in.session_id, user_id, now=now)
+    return AccessToken(bearer.signer.issue(signed_in.session_id, user_id, now=now), device_token)
+
+
+class AccessToken(str):
+    """The JWT `login(transport="bearer")` returns: a `str`, as before, that also carries the
+    device token (`device_token`) for the client to send back in the `Device-Token` header
+    at its next sign-in; `None` when the app passed a `device_id` of its own."""
+
+    device_token: str | None
+
+    def __new__(cls, token: str, device_token: str | None) -> AccessToken:
+        access = super().__new__(cls, token)
+        access.device_token = device_token
+        return access
 
 
 async def refresh_token(connection: HTTPConnection) -> str:

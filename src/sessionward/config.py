@@ -16,7 +16,7 @@ from starlette.types import Scope
 
 from .addresses import TrustedProxies
 from .csrf import ExemptPaths
-from .device_ids import DeviceCookie
+from .device_ids import DeviceCookie, DeviceTokens
 from .events import Events
 from .exceptions import ConfigurationError
 from .locations import Locate
@@ -98,6 +98,7 @@ class SessionConfig:
         self._secret_keys = secret_keys
         self._signer = CookieSigner(secret_keys) if secret_keys is not None else None
         self._device_cookie: DeviceCookie | None = None
+        self._device_tokens: DeviceTokens | None = None
         self._refresh_keys: RefreshKeys | None = None
         store = store if store is not None else _default_store(clock)
         if isinstance(store, InstrumentedStore):  # another config's: measure it once
@@ -154,6 +155,17 @@ class SessionConfig:
                 )
             self._device_cookie = DeviceCookie(self.cookie, self._secret_keys)
         return self._device_cookie
+
+    @property
+    def device_tokens(self) -> DeviceTokens:
+        """What recognises a bearer client at its next sign-in (`device_ids.DeviceTokens`)."""
+        if self._device_tokens is None:
+            if self._secret_keys is None:
+                raise ConfigurationError(
+                    "recognising devices needs secret_keys: pass SessionConfig(secret_keys=[...])"
+                )
+            self._device_tokens = DeviceTokens(self._secret_keys)
+        return self._device_tokens
 
     @property
     def refresh_keys(self) -> RefreshKeys:

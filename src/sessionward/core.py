@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 from .client import Client
 from .config import SessionConfig
+from .device_ids import new_device_id
 from .events import EventType
 from .record import LABEL, TRANSPORT, USER, SessionRecord, data_fields, readable
 from .tokens import new_session_id, session_hash
@@ -144,15 +145,14 @@ class SessionCore:
         replacing: tuple[str, SessionRecord] | None = None,
         adopt: Callable[[SignedIn], None] | None = None,
         choices: SignInChoices = DEFAULT_CHOICES,
-        device_id: str | None = None,
+        device_id: str,
         refresh: Mapping[str, str] | None = None,
     ) -> SignedIn:
         """Store a new session for `user_id` holding `values`; end the one it replaces.
 
         `device_id` names the device across sign-ins (the device cookie's id, or a bearer
-        client's own); the user's log of known devices says whether it is new. Without one,
-        the device is known by its user-agent: a client that sends none cannot make each
-        sign-in look new.
+        client's, from `bearer_device`); the user's log of known devices says whether it is
+        new.
 
         Order: the device log (a crash after it leaves only a sighting), the index (a crash
         leaves a stale entry, never an unindexed session), then the session, which `adopt`
@@ -195,13 +195,26 @@ class SessionCore:
             await self.users.forget(record.user_id, key)
         return ended != 0 or record.user_id != user_id
 
+    def bearer_device(self, client: Client, device_id: str | None) -> tuple[str, str | None]:
+        """Who a bearer client is across sign-ins, and the device token to hand it back.
+
+        The app's own `device_id` (an install id) when it passes one; else the id in the
+        client's `Device-Token` header, if it verifies; else a new id: a new device. Never
+        the user-agent alone, which every user of one build of a mobile app shares, so an
+        attacker with a phished password could send it and pass for a known device.
+        """
+        if device_id is not None:
+            return device_id, None
+        tokens = self.config.device_tokens
+        known = tokens.read(client.scope) or new_device_id()
+        return known, tokens.issue(known)
+
     async def _see_device(
-        self, user_id: str, client: Client, record: SessionRecord, device_id: str | None
+        self, user_id: str, client: Client, record: SessionRecord, device_id: str
     ) -> bool:
         """Log the sign-in's device for the user and mark the record if the device is new;
         return whether the place is new."""
-        identity = device_id if device_id is not None else "user-agent:" + client.agent_hash
-        hashes = self.config.device_cookie.hashes(identity)
+        hashes = self.config.device_cookie.hashes(device_id)
         label = (record.device_fields or {}).get(LABEL) or "Unknown device"
         new_device, new_location = await self.users.see_device(
             user_id, hashes, label, record.location, record.created_at_ms

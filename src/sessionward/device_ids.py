@@ -27,6 +27,13 @@ DEVICE_ID_BYTES = 32
 DEVICE_COOKIE_MAX_AGE = 400 * 24 * 3600
 # Its own salt: a device cookie never verifies as a session cookie, nor one as the other.
 _DEVICE_SALT = b"sessionward.device"
+# And one for a bearer client's device token, so neither passes for the other.
+_DEVICE_TOKEN_SALT = b"sessionward.device-token"
+#: The request header in which a bearer client sends back its device token.
+DEVICE_TOKEN_HEADER = "device-token"  # noqa: S105  (a header's name, not a secret)
+_DEVICE_TOKEN_HEADER = DEVICE_TOKEN_HEADER.encode("ascii")
+# A device token is at most an 86-character id, a dot and a 43-character signature.
+_MAX_DEVICE_TOKEN = 130
 # Keys the stored HMACs, so they share nothing with a signature made with the same secret.
 _HASH_SALT = b"sessionward.device-hash"
 # What `new_device_id` writes (43 characters), with room for longer ids; nothing else is read.
@@ -65,9 +72,7 @@ class DeviceCookie:
             partitioned=session_cookie.partitioned,
         )
         self.name = self._cookie.name
-        self._signers = [
-            Signer(key, salt=_DEVICE_SALT, digest_method=hashlib.sha256) for key in keys
-        ]
+        self._ids = _SignedIds(keys, _DEVICE_SALT)
         self._hash_macs = [
             hmac.new(hmac.digest(key, _HASH_SALT, "sha256"), digestmod=hashlib.sha256)
             for key in keys
@@ -79,17 +84,14 @@ class DeviceCookie:
         Garbage, oversize, tampered or forged values are skipped, never an error.
         """
         for token in self._cookie.read(scope):
-            device_id = self._verify(token)
+            device_id = self._ids.verify(token)
             if device_id is not None:
                 return device_id
         return None
 
     def set_cookie(self, device_id: str) -> str:
         """A `Set-Cookie` value carrying `device_id`, signed with the first key, for 400 days."""
-        if not _DEVICE_ID.fullmatch(device_id):  # it goes into a header: nothing else may
-            raise ValueError("device_id must come from new_device_id() or DeviceCookie.read()")
-        signature = self._signers[0].get_signature(device_id).decode("ascii")
-        return self._cookie.set_cookie(f"{device_id}.{signature}", DEVICE_COOKIE_MAX_AGE)
+        return self._cookie.set_cookie(self._ids.sign(device_id), DEVICE_COOKIE_MAX_AGE)
 
     def hashes(self, device_id: str) -> list[str]:
         """What a store keeps for `device_id`: its HMAC-SHA256 (hex) under each key, current
@@ -102,12 +104,53 @@ class DeviceCookie:
             found.append(mac.hexdigest())
         return found
 
-    def _verify(self, token: str) -> str | None:
+
+class DeviceTokens:
+    """What a bearer client keeps instead of a device cookie: its device id, signed.
+
+    A sign-in through `login_bearer()` or `login(transport="bearer")` returns one, and the
+    client sends it back in the `Device-Token` request header at its next sign-in (and its
+    refreshes), so the account knows the device. It grants nothing: it only lets the server
+    say "seen before", and a sign-in without a valid one is from a new device. Signed with
+    the session's secret keys under a salt of its own, so it never passes for a device
+    cookie or a session token.
+    """
+
+    def __init__(self, secret_keys: str | bytes | Sequence[str | bytes]) -> None:
+        self._ids = _SignedIds(normalise_secret_keys(secret_keys), _DEVICE_TOKEN_SALT)
+
+    def issue(self, device_id: str) -> str:
+        """A device token carrying `device_id`, signed with the first key."""
+        return self._ids.sign(device_id)
+
+    def read(self, scope: Scope) -> str | None:
+        """The device id in the request's first `Device-Token` header that verifies, or
+        `None`; garbage, oversize or forged values are skipped, never an error."""
+        for name, value in scope.get("headers", ()):
+            if name == _DEVICE_TOKEN_HEADER and len(value) <= _MAX_DEVICE_TOKEN:
+                device_id = self._ids.verify(value.decode("latin-1").strip())
+                if device_id is not None:
+                    return device_id
+        return None
+
+
+class _SignedIds:
+    """`<device id>.<signature>`: the first key signs, every key verifies."""
+
+    def __init__(self, keys: Sequence[bytes], salt: bytes) -> None:
+        self._signers = [Signer(key, salt=salt, digest_method=hashlib.sha256) for key in keys]
+
+    def sign(self, device_id: str) -> str:
+        if not _DEVICE_ID.fullmatch(device_id):  # it goes into a header: nothing else may
+            raise ValueError("device_id must come from new_device_id() or a verified token")
+        return f"{device_id}.{self._signers[0].get_signature(device_id).decode('ascii')}"
+
+    def verify(self, token: str) -> str | None:
         device_id, dot, given = token.rpartition(".")
         if not dot or not token.isascii() or not _DEVICE_ID.fullmatch(device_id):
             return None
         # Compared as text with the one spelling we write: base64 leaves spare bits in its
-        # last character, so any change to the cookie is a rejection.
+        # last character, so any change to the token is a rejection.
         signature = given.encode("ascii")
         for signer in self._signers:
             if hmac.compare_digest(signer.get_signature(device_id), signature):

@@ -40,7 +40,17 @@ NEW_DEVICE = "m:new"  # "1": signed in from a device the account had not used be
 REFRESH = "m:rt"  # the current refresh token's
 REFRESH_PARENT = "m:rtp"  # the one it replaced
 REFRESH_ROTATED = "m:rtt"  # when that one was used (ms)
-REFRESH_FIELDS = (REFRESH, REFRESH_PARENT, REFRESH_ROTATED)
+REFRESH_SALT = "m:rtk"  # the family's random value, mixed into each successor (from 0.3)
+REFRESH_CLIENT = "m:rtc"  # who made the last rotation: a hash of its device, else user-agent
+REFRESH_REPLAYS = "m:rtn"  # grace replays of the last rotation so far
+REFRESH_FIELDS = (
+    REFRESH,
+    REFRESH_PARENT,
+    REFRESH_ROTATED,
+    REFRESH_SALT,
+    REFRESH_CLIENT,
+    REFRESH_REPLAYS,
+)
 # The device, as several short fields rather than one JSON blob: Redis keeps a hash whose
 # values are all under 64 bytes as a compact listpack, less than half the memory of a table.
 LABEL = "m:label"
@@ -68,6 +78,7 @@ RECORD_FIELDS = (
     LOCATION,
     NEW_DEVICE,
     *DEVICE_FIELDS,
+    REFRESH_SALT,  # read before a refresh works out the successors
 )
 
 

@@ -6,13 +6,23 @@ in the session's own record, so the session's lifetimes bound the token and a le
 dump holds nothing that refreshes.
 
 Each use rotates the token. A family is a hash chain: the successor of a secret is an HMAC of
-it under a server key (`RefreshKeys.successors`), never stored. That is what lets a retry
+it and the family's own random value (kept only in the session's record, so a leaked server
+key and an old token are not enough to work out the current one) under a server key
+(`RefreshKeys.successors`), never stored. That is what lets a retry
 (two tabs, a lost response) get the very pair the first use got while the store holds only
 hashes: within `reuse_grace` seconds of its first use, the parent's successor is worked out
 again and is still the family's current token. And it is what tells theft: a secret whose
 successors, a few generations on, include the family's current token is an old one, and its
 second presenter is one of two parties holding it. `decide` is the one rule; the Redis
 script repeats it and tests/test_refresh.py pins both to it.
+
+A retry within the grace is honoured only from the client that made the rotation it repeats
+(the same device token, else the same user-agent) and at most `MAX_GRACE_REPLAYS` times: a
+thief replaying the victim's last token inside the grace after each of the victim's
+refreshes would otherwise share the family for ever. A replay that fails those tests, or
+whose link to the current token this process cannot work out (a rolling deploy of a new
+key), gets nothing but is not judged theft: a phone that retried from another network must
+not be signed out as a thief.
 """
 
 from __future__ import annotations
@@ -26,7 +36,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum
 
-from .record import REFRESH, REFRESH_PARENT, REFRESH_ROTATED, stored_int
+from .record import (
+    REFRESH,
+    REFRESH_CLIENT,
+    REFRESH_PARENT,
+    REFRESH_REPLAYS,
+    REFRESH_ROTATED,
+    stored_int,
+)
 from .tokens import normalise_secret_keys
 
 SECRET_BYTES = 32
@@ -35,6 +52,7 @@ SECRET_BYTES = 32
 GENERATIONS = 16
 DEFAULT_ACCESS_LIFETIME = 15 * 60  # seconds: an access token from a pair
 DEFAULT_REUSE_GRACE = 30  # seconds in which a used refresh token gets the same answer again
+MAX_GRACE_REPLAYS = 3  # times the same client may get that answer again
 _SUCCESSOR_SALT = b"sessionward.refresh-successor"
 _PART = r"[A-Za-z0-9_-]{43}"  # base64url of 32 bytes, as new_session_id and new_secret write
 _TOKEN = re.compile(f"({_PART})\\.({_PART})")
@@ -48,15 +66,22 @@ class TokenPair:
     refresh_token: str
     expires_in: int  # seconds the access token is valid
     token_type: str = "Bearer"  # noqa: S105  (the RFC 6750 type, not a secret)
+    # From a sign-in: what the client sends back in the `Device-Token` header at its next
+    # sign-in and its refreshes (`device_ids.DeviceTokens`); `None` when the app passed a
+    # `device_id` of its own, and on a refresh.
+    device_token: str | None = None
 
     def to_dict(self) -> dict[str, str | int]:
-        """The token response body of RFC 6749 §5.1."""
-        return {
+        """The token response body of RFC 6749 §5.1, with `device_token` when there is one."""
+        body: dict[str, str | int] = {
             "access_token": self.access_token,
             "token_type": self.token_type,
             "expires_in": self.expires_in,
             "refresh_token": self.refresh_token,
         }
+        if self.device_token is not None:
+            body["device_token"] = self.device_token
+        return body
 
 
 class Outcome(IntEnum):
@@ -99,18 +124,19 @@ class RefreshKeys:
             for key in normalise_secret_keys(secret_keys)
         ]
 
-    def successor(self, secret: str, position: int = 0) -> str:
-        """The next secret of `secret`'s family, under the key at `position`."""
-        mac = hmac.digest(self._keys[position], secret.encode("ascii"), "sha256")
+    def successor(self, secret: str, position: int = 0, salt: str = "") -> str:
+        """The next secret of `secret`'s family, whose random value is `salt` (empty for a
+        family started by 0.2), under the key at `position`."""
+        mac = hmac.digest(self._keys[position], (salt + secret).encode("ascii"), "sha256")
         return _base64url(mac)
 
-    def successors(self, secret: str) -> list[list[str]]:
+    def successors(self, secret: str, salt: str = "") -> list[list[str]]:
         """Per key, the hashes of `secret`'s next `GENERATIONS` successors, nearest first."""
         chains = []
         for position in range(len(self._keys)):
             chain, current = [], secret
             for _ in range(GENERATIONS):
-                current = self.successor(current, position)
+                current = self.successor(current, position, salt)
                 chain.append(secret_hash(current))
             chains.append(chain)
         return chains
@@ -122,10 +148,12 @@ def decide(
     chains: Sequence[Sequence[str]],
     now_ms: int,
     grace_ms: int,
+    client: str,
 ) -> tuple[Outcome, int]:
     """The one rotation rule, for a live bearer session's stored `fields`: what presenting a
-    secret whose hash is `presented` (and whose successors' hashes are `chains`) comes to, and
-    for `REPLAYED` the position of the key whose successor is the current token."""
+    secret whose hash is `presented` (and whose successors' hashes are `chains`) from
+    `client` (`TokenPairs.fingerprint`) comes to, and for `REPLAYED` the position of the key
+    whose successor is the current token."""
     current, parent = fields.get(REFRESH), fields.get(REFRESH_PARENT)
     if not current:
         return Outcome.INVALID, 0
@@ -133,19 +161,37 @@ def decide(
         return Outcome.ROTATED, 0
     if presented == parent:
         rotated = stored_int(fields.get(REFRESH_ROTATED))
-        for position, chain in enumerate(chains):
-            if chain[0] == current and rotated is not None and now_ms - rotated <= grace_ms:
-                return Outcome.REPLAYED, position
-        return Outcome.STOLEN, 0
+        if rotated is None or now_ms - rotated > grace_ms:
+            return Outcome.STOLEN, 0
+        position = next((j for j, chain in enumerate(chains) if chain[0] == current), None)
+        replays = stored_int(fields.get(REFRESH_REPLAYS)) or 0
+        if position is None or fields.get(REFRESH_CLIENT) != client:
+            return Outcome.INVALID, 0  # not linked by our keys, or another client: no grant
+        if replays >= MAX_GRACE_REPLAYS:
+            return Outcome.INVALID, 0
+        return Outcome.REPLAYED, position
     if any(current in chain[1:] for chain in chains):
         return Outcome.STOLEN, 0
     return Outcome.INVALID, 0
 
 
-def rotated_fields(presented: str, chains: Sequence[Sequence[str]], now_ms: int) -> dict[str, str]:
+def rotated_fields(
+    presented: str, chains: Sequence[Sequence[str]], now_ms: int, client: str
+) -> dict[str, str]:
     """The fields a `ROTATED` outcome writes: the next secret (under the current key) becomes
-    the family's current token, the presented one its parent, used now."""
-    return {REFRESH: chains[0][0], REFRESH_PARENT: presented, REFRESH_ROTATED: str(now_ms)}
+    the family's current token, the presented one its parent, used now by `client`."""
+    return {
+        REFRESH: chains[0][0],
+        REFRESH_PARENT: presented,
+        REFRESH_ROTATED: str(now_ms),
+        REFRESH_CLIENT: client,
+        REFRESH_REPLAYS: "0",
+    }
+
+
+def replayed_fields(fields: Mapping[str, str]) -> dict[str, str]:
+    """What a `REPLAYED` outcome writes: one more replay of the last rotation."""
+    return {REFRESH_REPLAYS: str((stored_int(fields.get(REFRESH_REPLAYS)) or 0) + 1)}
 
 
 def _base64url(raw: bytes) -> str:

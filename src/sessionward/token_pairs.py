@@ -9,16 +9,19 @@ builds one on the same settings. How a family rotates and how theft is told is i
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 
 from starlette.types import Scope
 
 from .client import Client
 from .config import SessionConfig
 from .core import DEFAULT_CHOICES, SessionCore, SignInChoices
+from .device_ids import DEVICE_TOKEN_HEADER
 from .exceptions import InvalidGrant
-from .record import REFRESH, USER, SessionRecord
+from .record import REFRESH, REFRESH_SALT, USER, SessionRecord
 from .refresh import Outcome, TokenPair, new_secret, parse, refresh_token, secret_hash
 from .tokens import session_hash
 
@@ -46,32 +49,50 @@ class TokenPairs:
         user_agent: str | None = None,
         choices: SignInChoices = DEFAULT_CHOICES,
         device_id: str | None = None,
+        device_token: str | None = None,
     ) -> TokenPair:
         """Sign `user_id` in as a new bearer session and return its first pair.
 
         A sign-in like any other (the device log, `session.login`, the per-user limit). In a
-        request the client is the request's; outside one, `ip` and `user_agent` describe it
-        for the device list.
+        request the client is the request's; outside one, `ip`, `user_agent` and the
+        `Device-Token` header's value describe it. The pair carries the device token the
+        client sends back next time (`SessionCore.bearer_device`).
         """
+        client = client or self._client(ip, user_agent, device_token)
+        device, token = self.core.bearer_device(client, device_id)
         secret, family = self.new_family()
         signed_in = await self.core.sign_in(
             user_id,
-            client or self._client(ip, user_agent),
+            client,
             transport="bearer",
             values={},
             choices=choices,
-            device_id=device_id,
+            device_id=device,
             refresh=family,
         )
-        return self.pair(signed_in.session_id, user_id, secret)
+        return replace(self.pair(signed_in.session_id, user_id, secret), device_token=token)
 
-    async def refresh(self, token: str) -> TokenPair:
+    async def refresh(
+        self,
+        token: str,
+        *,
+        client: Client | None = None,
+        user_agent: str | None = None,
+        device_token: str | None = None,
+    ) -> TokenPair:
         """The next pair for a refresh token, or `InvalidGrant`.
 
         Not a sign-in: no event, and the session's sign-in time stays, so refreshing never
         passes for the recent sign-in that `recently_authenticated` asks for. A token used
-        moments ago (within the transport's `reuse_grace`) gets the same next pair again; one
-        used earlier than that revokes its session and fires `session.theft_suspected`.
+        moments ago (within the transport's `reuse_grace`) gets the same next pair again, if
+        it comes from the client that used it (`fingerprint`), at most `MAX_GRACE_REPLAYS`
+        times; one used earlier than that revokes its session and fires
+        `session.theft_suspected`. In a request the client is the request's; outside one,
+        pass its `user_agent` and `Device-Token` header.
+
+        Two round trips: the family's random value is read first, since the successors are
+        HMACs that Redis cannot compute; the rotation itself is one atomic script, which
+        decides on the record as it is then.
         """
         parsed = parse(token)
         if parsed is None:
@@ -79,17 +100,21 @@ class TokenPairs:
         session_id, secret = parsed
         key = session_hash(session_id)
         config = self.config
-        keys = config.refresh_keys
+        (meta,) = await config.store.read_records([key])
+        if meta is None:
+            raise InvalidGrant("unknown refresh token, or its session has ended")
+        salt, keys = meta.get(REFRESH_SALT, ""), config.refresh_keys
         outcome, position, fields = await config.store.refresh(
             key,
             config.now_ms(),
             config.idle_ttl_ms,
             secret_hash(secret),
-            keys.successors(secret),
+            keys.successors(secret, salt),
             self.bearer.reuse_grace * 1000,
+            self.fingerprint(client or self._client(None, user_agent, device_token)),
         )
         if outcome in (Outcome.ROTATED, Outcome.REPLAYED) and fields and fields.get(USER):
-            return self.pair(session_id, fields[USER], keys.successor(secret, position))
+            return self.pair(session_id, fields[USER], keys.successor(secret, position, salt))
         if outcome == Outcome.STOLEN and fields is not None:
             await self._revoked_as_stolen(key, fields)
             raise InvalidGrant("a used refresh token came back: session revoked as stolen")
@@ -106,7 +131,15 @@ class TokenPairs:
     def new_family(self) -> tuple[str, dict[str, str]]:
         """A first secret and the record fields of a family that starts with it."""
         secret = new_secret()
-        return secret, {REFRESH: secret_hash(secret)}
+        return secret, {REFRESH: secret_hash(secret), REFRESH_SALT: new_secret()}
+
+    def fingerprint(self, client: Client) -> str:
+        """Who a refresh comes from, as a grace replay must match it: the device its
+        `Device-Token` names, else its user-agent. A hash: the record never holds a device id."""
+        device = self.config.device_tokens.read(client.scope)
+        if device is not None:
+            return "d:" + hashlib.sha256(device.encode("ascii")).hexdigest()[:32]
+        return "u:" + client.agent_hash
 
     async def _revoked_as_stolen(self, key: str, fields: Mapping[str, str]) -> None:
         """The store has deleted the session; unindex it and tell the listeners."""
@@ -124,9 +157,13 @@ class TokenPairs:
         finally:
             await self.core.users.forget(record.user_id, key)
 
-    def _client(self, ip: str | None, user_agent: str | None) -> Client:
-        headers = (
-            [] if user_agent is None else [(b"user-agent", user_agent.encode("latin-1", "replace"))]
-        )
+    def _client(self, ip: str | None, user_agent: str | None, device_token: str | None) -> Client:
+        headers = []
+        if user_agent is not None:
+            headers.append((b"user-agent", user_agent.encode("latin-1", "replace")))
+        if device_token is not None:
+            headers.append(
+                (DEVICE_TOKEN_HEADER.encode(), device_token.encode("latin-1", "replace"))
+            )
         scope: Scope = {"type": "http", "headers": headers, "client": (ip, 0) if ip else None}
         return Client(scope, self.config.trusted_proxies)

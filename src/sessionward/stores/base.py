@@ -148,14 +148,16 @@ class Store(Protocol):
         presented: str,
         chains: Sequence[Sequence[str]],
         grace_ms: int,
+        client: str,
     ) -> tuple[int, int, dict[str, str] | None]:
         """Apply `sessionward.refresh.decide` to a live bearer session, atomically.
 
-        `ROTATED` writes `refresh.rotated_fields` and touches the session as `load` does,
-        `REPLAYED` touches it, `STOLEN` deletes it, and `INVALID` (a missing, ended or
-        cookie session too) changes nothing. Returns the outcome, the key position `decide`
-        gave, and the session's fields (after the write; before the delete for `STOLEN`;
-        `None` for `INVALID`). One round trip.
+        `client` is who presents it (`TokenPairs.fingerprint`). `ROTATED` writes
+        `refresh.rotated_fields` and touches the session as `load` does, `REPLAYED` writes
+        `refresh.replayed_fields` and touches it, `STOLEN` deletes it, and `INVALID` (a
+        missing, ended or cookie session too) changes nothing. Returns the outcome, the key
+        position `decide` gave, and the session's fields (after the write; before the delete
+        for `STOLEN`; `None` for `INVALID`). One round trip.
         """
         ...
 

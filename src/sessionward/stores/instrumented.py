@@ -152,8 +152,9 @@ class InstrumentedStore:
         presented: str,
         chains: Sequence[Sequence[str]],
         grace_ms: int,
+        client: str,
     ) -> tuple[int, int, dict[str, str] | None]:
-        call = self.wrapped.refresh(key, now_ms, idle_ttl_ms, presented, chains, grace_ms)
+        call = self.wrapped.refresh(key, now_ms, idle_ttl_ms, presented, chains, grace_ms, client)
         return await self._measure("refresh", call)
 
     async def aclose(self) -> None:

@@ -32,7 +32,7 @@ from ..record import (
     stored_int,
     untouched_ms,
 )
-from ..refresh import Outcome, decide, rotated_fields
+from ..refresh import Outcome, decide, replayed_fields, rotated_fields
 from .base import SIGN_IN_GRACE_MS, DeviceEntry, too_large
 from .memory_owners import Owners
 
@@ -297,6 +297,7 @@ class MemoryStore:
         presented: str,
         chains: Sequence[Sequence[str]],
         grace_ms: int,
+        client: str,
     ) -> tuple[int, int, dict[str, str] | None]:
         entry = self._live_entry(key, now_ms)
         ttl_ms = None if entry is None else entry.remaining_ms(now_ms, idle_ttl_ms)
@@ -306,14 +307,16 @@ class MemoryStore:
         fields = entry.fields
         if fields.get(TRANSPORT) != "bearer":
             return Outcome.INVALID, 0, None
-        outcome, position = decide(fields, presented, chains, now_ms, grace_ms)
+        outcome, position = decide(fields, presented, chains, now_ms, grace_ms, client)
         if outcome == Outcome.INVALID:
             return outcome, 0, None
         if outcome == Outcome.STOLEN:
             self._forget(key)
             return outcome, 0, dict(fields)
         if outcome == Outcome.ROTATED:
-            fields.update(rotated_fields(presented, chains, now_ms))
+            fields.update(rotated_fields(presented, chains, now_ms, client))
+        else:
+            fields.update(replayed_fields(fields))
         entry.seen_ms = now_ms
         fields[SEEN] = str(now_ms)
         self._keep(key, entry, now_ms + ttl_ms)

@@ -34,6 +34,7 @@ from redis.client import NEVER_DECODE
 
 from ..exceptions import StoreUnavailable
 from ..record import RECORD_FIELDS, changes_lifetimes, stored_int
+from ..refresh import MAX_GRACE_REPLAYS
 from .base import DeviceEntry, too_large
 from .redis_connections import BYTES, BYTES_THEN_TEXT, HeldConnections, PackedScript
 from .redis_header import HEADER, StoredFields, loaded_fields, read_header, save_arguments
@@ -347,10 +348,12 @@ class RedisStore:
         presented: str,
         chains: Sequence[Sequence[str]],
         grace_ms: int,
+        client: str,
     ) -> tuple[int, int, dict[str, str] | None]:
         length = len(chains[0]) if chains else 0
         hashes = [hash_ for chain in chains for hash_ in chain]
         args: list[str | int] = [now_ms, idle_ttl_ms, presented, grace_ms, length, len(chains)]
+        args += [client, MAX_GRACE_REPLAYS]
         args += hashes
         async with self._call:
             reply = await self.client.eval(REFRESH_ROTATE, 1, self.key(key), *args)

@@ -233,11 +233,13 @@ return 1
 
 # KEYS[1]: the session hash. ARGV[1]: now (ms). ARGV[2]: the configured idle TTL (ms).
 # ARGV[3]: the presented refresh secret's hash. ARGV[4]: the reuse grace (ms). ARGV[5]: n, the
-# length of each chain; ARGV[6]: m, the number of chains (one per secret key); then m chains
-# of n hashes: the presented secret's successors under each key, nearest first. Applies
-# `sessionward.refresh.decide` (tests/test_refresh.py pins this copy to it) to a live bearer
-# session, atomically, so two refreshes at once cannot both rotate: ROTATED (1) moves the
-# family on and touches the session, REPLAYED (2) touches it, STOLEN (3) deletes it, INVALID
+# length of each chain; ARGV[6]: m, the number of chains (one per secret key); ARGV[7]: who
+# presents it (`TokenPairs.fingerprint`); ARGV[8]: the most grace replays of one rotation;
+# then m chains of n hashes: the presented secret's successors under each key, nearest first.
+# Applies `sessionward.refresh.decide` (tests/test_refresh.py pins this copy to it) to a live
+# bearer session, atomically, so two refreshes at once cannot both rotate: ROTATED (1) moves
+# the family on and touches the session, REPLAYED (2) counts the replay and touches it,
+# STOLEN (3) deletes it, INVALID
 # (0) changes nothing. Returns {outcome, key position, the fields as JSON}. Sent with EVAL:
 # a refresh comes once per access token's lifetime.
 REFRESH_ROTATE = (
@@ -260,7 +262,8 @@ record['m:idle'] = own and string.format('%d', own) or nil
 if record['m:via'] ~= 'bearer' then return {0, 0, false} end
 local presented, grace = ARGV[3], tonumber(ARGV[4])
 local n, m = tonumber(ARGV[5]), tonumber(ARGV[6])
-local function chain(j, k) return ARGV[6 + (j - 1) * n + k] end
+local client, max_replays = ARGV[7], tonumber(ARGV[8])
+local function chain(j, k) return ARGV[8 + (j - 1) * n + k] end
 local current, parent = record['m:rt'], record['m:rtp']
 local function touched(outcome, position)
   record['m:seen'] = ARGV[1]
@@ -276,17 +279,24 @@ end
 if not current or current == '' then return {0, 0, false} end
 if presented == current then
   record['m:rt'], record['m:rtp'], record['m:rtt'] = chain(1, 1), presented, ARGV[1]
-  redis.call('HSET', KEYS[1], 'm:rt', chain(1, 1), 'm:rtp', presented, 'm:rtt', ARGV[1])
+  record['m:rtc'], record['m:rtn'] = client, '0'
+  redis.call('HSET', KEYS[1], 'm:rt', chain(1, 1), 'm:rtp', presented, 'm:rtt', ARGV[1],
+    'm:rtc', client, 'm:rtn', '0')
   return touched(1, 0)
 end
 if presented == parent then
   local rotated = whole(record['m:rtt'])
+  if not rotated or now - rotated > grace then return stolen() end
+  local replays = whole(record['m:rtn']) or 0
   for j = 1, m do
-    if chain(j, 1) == current and rotated and now - rotated <= grace then
+    if chain(j, 1) == current then
+      if record['m:rtc'] ~= client or replays >= max_replays then return {0, 0, false} end
+      record['m:rtn'] = string.format('%d', replays + 1)
+      redis.call('HSET', KEYS[1], 'm:rtn', record['m:rtn'])
       return touched(2, j - 1)
     end
   end
-  return stolen()
+  return {0, 0, false}  -- a link this process's keys cannot work out: no grant, no theft
 end
 for j = 1, m do
   for k = 2, n do
