@@ -68,7 +68,23 @@ RECENT_AUTH = 300  # seconds after a sign-in or password check that other device
 ACTIVE_NOW = timedelta(minutes=2)
 NEW_FOR = timedelta(days=7)  # how long a device first signed in from wears the "New" badge
 ALERTS_KEPT = 5  # per user
-GLYPHS = {"desktop": "💻", "mobile": "📱", "tablet": "📟", "bot": "🤖", "other": "❔"}
+# Each kind's icon as inline SVG, not an emoji: a browser without an emoji font (the default
+# on Linux servers) would draw empty boxes.
+_ICON_PATHS = {
+    "desktop": '<rect x="4" y="5" width="16" height="11" rx="1"/><path d="M2 19h20"/>',
+    "mobile": '<rect x="7" y="2" width="10" height="20" rx="2"/><path d="M11 18h2"/>',
+    "tablet": '<rect x="4" y="2" width="16" height="20" rx="2"/><path d="M11 18h2"/>',
+    "bot": '<rect x="5" y="8" width="14" height="11" rx="2"/>'
+    '<path d="M12 4v4M9 13h.01M15 13h.01"/>',
+    "other": '<circle cx="12" cy="12" r="9"/><path d="M9.5 9a2.5 2.5 0 1 1 3.5 2.3'
+    'c-.6.3-1 .9-1 1.7M12 17h.01"/>',
+}
+GLYPHS = {
+    kind: '<svg viewBox="0 0 24 24" width="28" height="28" fill="none" stroke="currentColor" '
+    'stroke-width="1.8" stroke-linecap="round" stroke-linejoin="round" aria-hidden="true">'
+    f"{paths}</svg>"
+    for kind, paths in _ICON_PATHS.items()
+}
 
 
 async def home(request: Request) -> Response:
@@ -118,13 +134,16 @@ async def _scrypt(password: str, salt: bytes) -> bytes:
 
 
 class SignInAlerts:
-    """The last few sign-ins from a device new to each account: an `Events` listener."""
+    """The last few sign-ins from a device new to each account: an `Events` listener. The
+    account's very first sign-in is from a new device too, but nobody needs telling."""
 
     def __init__(self) -> None:
         self._by_user: dict[str, deque[SessionEvent]] = {}
 
     async def __call__(self, event: SessionEvent) -> None:
-        if event.type == "session.login" and event.new_device and event.user_id is not None:
+        if event.type != "session.login" or event.first_sign_in:
+            return
+        if event.new_device and event.user_id is not None:
             recent = self._by_user.setdefault(event.user_id, deque(maxlen=ALERTS_KEPT))
             recent.appendleft(event)
 
@@ -137,7 +156,8 @@ PAGE = """<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem}}
 ul{{list-style:none;padding:0}} #devices li{{display:flex;gap:.75rem;align-items:center;
-padding:.75rem 0;border-bottom:1px solid #ddd}} .glyph{{font-size:1.8rem}} .grow{{flex:1}}
+padding:.75rem 0;border-bottom:1px solid #ddd}} .glyph{{display:inline-flex;color:#333}}
+.grow{{flex:1}}
 .meta{{color:#555;font-size:.9rem}} .badge{{font-size:.75rem;padding:.1rem .4rem;
 border-radius:.6rem;background:#e6f0ff;color:#124}} .new{{background:#fff1c2;color:#541}}
 .notice,.flash{{border-radius:.5rem;padding:.25rem 1rem;margin:1rem 0}}

@@ -184,7 +184,7 @@ class RecordingStore:
         now_ms: int,
         ttl_ms: int,
         max_devices: int,
-    ) -> tuple[bool, bool]:
+    ) -> tuple[bool, bool, bool]:
         self.calls.append("device_seen")
         return await self.inner.device_seen(
             user_id, hashes, label, location, now_ms, ttl_ms, max_devices

@@ -9,6 +9,7 @@ import os
 import signal
 import time
 from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import httpx
@@ -760,3 +761,45 @@ async def test_a_sign_in_that_replaces_a_session_signed_out_meanwhile_stays_out(
         assert "expires=Thu, 01 Jan 1970" in response.headers["set-cookie"]
         assert (await thief.get("/me")).json() is None
         assert await users.list_sessions("ada") == []
+
+
+async def test_list_sessions_filters_by_last_activity_and_transport(
+    store: Store, clock: Clock
+) -> None:
+    transport = BearerTransport(BearerSigner(JWTKey("k", "HS256", "k" * 32)))
+    lifetimes = {"idle_ttl": 90 * 86400, "absolute_ttl": 400 * 86400}
+    app = build_app(store, clock=clock, bearer=transport, **lifetimes)
+    users = UserSessions(store, clock=clock, **lifetimes)
+    async with browser(app) as old_laptop, browser(app, IPHONE) as phone:
+        await old_laptop.post("/login/ada")
+        clock.advance(40 * 86400)  # the laptop was last used 40 days ago
+        await phone.post("/login/ada")
+        await phone.post("/api/login/ada")  # and the phone's app signed in too
+        everything = await users.list_sessions("ada")
+        recent = await users.list_sessions("ada", active_since=timedelta(days=30))
+        since = datetime.fromtimestamp(clock() - 30 * 86400, tz=timezone.utc)
+        also_recent = await users.list_sessions("ada", active_since=since)
+        apps = await users.list_sessions("ada", transport="bearer")
+        browsers = await users.list_sessions("ada", transport="cookie", active_since=since)
+    assert len(everything) == 3
+    assert len(recent) == len(also_recent) == 2
+    assert [info.transport for info in apps] == ["bearer"]
+    assert [info.transport for info in browsers] == ["cookie"]
+    assert browsers[0].device is not None
+    assert "iPhone" in browsers[0].device.label  # not the laptop, idle for 40 days
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"active_since": datetime(2026, 1, 1)},  # naive: whose midnight?
+        {"active_since": "30 days"},
+        {"active_since": 30},
+        {"transport": "websocket"},
+    ],
+)
+async def test_list_sessions_says_what_is_wrong_with_a_filter(
+    store: Store, options: dict[str, Any]
+) -> None:
+    with pytest.raises(ValueError, match=r"active_since|transport"):
+        await UserSessions(store).list_sessions("ada", **options)

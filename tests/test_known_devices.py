@@ -35,12 +35,15 @@ async def test_devices_are_listed_most_recently_seen_first(store: Store) -> None
     assert await users.see_device("ada", COOKIE.hashes(laptop), "Chrome", "Berlin", T0) == (
         True,
         True,
+        True,  # the account's first sign-in
     )
     assert await users.see_device("ada", COOKIE.hashes(phone), "Safari", None, T0 + 1000) == (
         True,
         False,
+        False,
     )
     assert await users.see_device("ada", COOKIE.hashes(laptop), "Chrome", "Berlin", T0 + 2000) == (
+        False,
         False,
         False,
     )
@@ -72,10 +75,12 @@ async def test_a_device_stays_known_across_key_rotation(store: Store) -> None:
     assert await users.see_device("ada", after.hashes(device_id), "Chrome", None, T0 + 1) == (
         False,
         False,
+        False,
     )
     (device,) = await users.known_devices("ada")
     assert device.id == COOKIE.hashes(device_id)[0]  # now under the current key
     assert await users.see_device("ada", COOKIE.hashes(device_id), "Chrome", None, T0 + 2) == (
+        False,
         False,
         False,
     )  # and known once the old key is gone
@@ -89,7 +94,7 @@ async def test_the_log_keeps_the_most_recently_seen_devices(store: Store) -> Non
     listed = await users.known_devices("ada")
     assert len(listed) == MAX_KNOWN_DEVICES
     assert listed[-1].label == "d10"
-    first, _ = await users.see_device("ada", COOKIE.hashes(ids[0]), "d0", None, T0 + 100)
+    first, _, _ = await users.see_device("ada", COOKIE.hashes(ids[0]), "d0", None, T0 + 100)
     assert first  # forgotten, so new again
 
 
@@ -104,7 +109,7 @@ async def test_forgetting_a_device_by_id_or_entry(store: Store) -> None:
     assert not await users.forget_device("ada", newest)  # already gone
     assert await users.forget_device("ada", oldest.id)
     assert await users.known_devices("ada") == []
-    new_device, _ = await users.see_device("ada", COOKIE.hashes(phone), "Safari", None, T0 + 2)
+    new_device, _, _ = await users.see_device("ada", COOKIE.hashes(phone), "Safari", None, T0 + 2)
     assert new_device
 
 
@@ -123,7 +128,11 @@ async def test_forgetting_every_device_is_for_account_deletion(store: Store) -> 
     assert await users.forget_devices("ada") == 3
     assert await users.known_devices("ada") == []
     assert len(await users.known_devices("bob")) == 1
-    assert await users.see_device("ada", ["0" * 64], "Chrome", "place-0", T0 + 1) == (True, True)
+    assert await users.see_device("ada", ["0" * 64], "Chrome", "place-0", T0 + 1) == (
+        True,
+        True,
+        False,
+    )
 
 
 async def test_signing_out_everywhere_keeps_the_known_devices(store: Store) -> None:
@@ -159,6 +168,10 @@ async def test_the_log_lives_as_long_as_the_device_cookie(store: Store) -> None:
         assert KNOWN_DEVICE_TTL * 1000 - 60_000 < ttl <= KNOWN_DEVICE_TTL * 1000
         return
     late = T0 + KNOWN_DEVICE_TTL * 1000 - 1
-    assert await users.see_device("ada", ["a" * 64], "Chrome", None, late) == (False, False)
+    assert await users.see_device("ada", ["a" * 64], "Chrome", None, late) == (
+        False,
+        False,
+        False,
+    )
     await users.see_device("bob", ["b" * 64], "Chrome", None, late + KNOWN_DEVICE_TTL * 1000)
     assert await users.known_devices("ada") == []

@@ -143,6 +143,27 @@ async def test_a_browser_is_new_once_and_a_second_browser_is_new(store: Store) -
     assert (first["new_device"], again["new_device"], second["new_device"]) == (True, False, True)
     assert events[2].device_label == "Safari on iPhone"
     assert len(await UserSessions(store).known_devices("ada")) == 2
+    # Only the account's very first sign-in is its first: an alert can skip that one.
+    assert [event.first_sign_in for event in events] == [True, False, False]
+    assert (first["first_sign_in"], again["first_sign_in"], second["first_sign_in"]) == (
+        True,
+        False,
+        False,
+    )
+
+
+async def test_forgetting_every_device_never_makes_a_sign_in_the_first(store: Store) -> None:
+    # A user who purged their devices after a compromise still gets the alert.
+    alerts = Alerts()
+    app = app_for(store, alerts)
+    async with browser(app) as laptop, browser(app, IPHONE) as thief:
+        await laptop.post("/login/ada")
+        await UserSessions(store).forget_devices("ada")
+        await thief.post("/login/ada")
+    assert [(event.new_device, event.first_sign_in) for event in alerts.events] == [
+        (True, True),
+        (True, False),
+    ]
 
 
 async def test_each_account_has_its_own_known_devices(store: Store) -> None:

@@ -216,10 +216,10 @@ class SessionCore:
         return whether the place is new."""
         hashes = self.config.device_cookie.hashes(device_id)
         label = (record.device_fields or {}).get(LABEL) or "Unknown device"
-        new_device, new_location = await self.users.see_device(
+        new_device, new_location, first = await self.users.see_device(
             user_id, hashes, label, record.location, record.created_at_ms
         )
-        record.new_device = new_device
+        record.new_device, record.first_sign_in = new_device, first
         return new_location
 
     async def regenerate(

@@ -42,6 +42,8 @@ class SessionEvent:
     new_device: bool = False
     location: str | None = None
     new_location: bool = False
+    # The account's very first sign-in (a new device, as expected): an alert can skip it.
+    first_sign_in: bool = False
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))

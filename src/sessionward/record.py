@@ -36,6 +36,7 @@ AUTHENTICATED = "m:auth"  # when the user last proved who they are (ms); else `m
 REMEMBER = "m:rem"  # "0": a browser-session cookie (no Max-Age); else remembered
 LOCATION = "m:loc"  # a short place name from `locate`, when one is configured
 NEW_DEVICE = "m:new"  # "1": signed in from a device the account had not used before
+FIRST_SIGN_IN = "m:first"  # "1": the account's very first sign-in
 # A bearer session from a token pair: hashes of its refresh family (`sessionward.refresh`).
 REFRESH = "m:rt"  # the current refresh token's
 REFRESH_PARENT = "m:rtp"  # the one it replaced
@@ -77,6 +78,7 @@ RECORD_FIELDS = (
     REMEMBER,
     LOCATION,
     NEW_DEVICE,
+    FIRST_SIGN_IN,
     *DEVICE_FIELDS,
     REFRESH_SALT,  # read before a refresh works out the successors
 )
@@ -112,6 +114,7 @@ class SessionRecord:
     remember: bool = True  # `False`: the cookie lasts only as long as the browser session
     location: str | None = None
     new_device: bool = False
+    first_sign_in: bool = False
     refresh: Mapping[str, str] | None = None  # a token pair's refresh family, as stored
 
     @classmethod
@@ -144,6 +147,7 @@ class SessionRecord:
             remember=get(REMEMBER) != "0",
             location=get(LOCATION) or None,
             new_device=get(NEW_DEVICE) == "1",
+            first_sign_in=get(FIRST_SIGN_IN) == "1",
             refresh=_refresh_part(meta),
         )
 
@@ -166,6 +170,7 @@ class SessionRecord:
             REMEMBER: None if self.remember else "0",
             LOCATION: self.location,
             NEW_DEVICE: "1" if self.new_device else None,
+            FIRST_SIGN_IN: "1" if self.first_sign_in else None,
         }
         fields.update((name, value) for name, value in optional.items() if value is not None)
         if self.device_fields:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
 from .config import SessionConfig
@@ -51,6 +51,7 @@ class SessionInfo:
     location: str | None = None
     new_device: bool = False  # signed in from a device the account had not used before
     remember: bool = True
+    first_sign_in: bool = False  # the account's very first sign-in: a new device, expectedly
 
     @classmethod
     def from_record(
@@ -73,6 +74,7 @@ class SessionInfo:
             location=record.location,
             new_device=record.new_device,
             remember=record.remember,
+            first_sign_in=record.first_sign_in,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -92,6 +94,7 @@ class SessionInfo:
             "authenticated_at": at.isoformat() if (at := self.authenticated_at) else None,
             "location": self.location,
             "new_device": self.new_device,
+            "first_sign_in": self.first_sign_in,
         }
 
 
@@ -141,17 +144,48 @@ class UserSessions:
         self.config = config
         self.store = config.store
 
-    async def list_sessions(self, user_id: str, *, current: str | None = None) -> list[SessionInfo]:
+    async def list_sessions(
+        self,
+        user_id: str,
+        *,
+        current: str | None = None,
+        active_since: datetime | timedelta | None = None,
+        transport: Literal["cookie", "bearer"] | None = None,
+    ) -> list[SessionInfo]:
         """The user's live sessions, most recently active first; `current` marks one.
 
-        Three round trips whatever the count: read the index, read the records (pipelined),
-        then refresh the index's scores and drop entries whose session is gone.
+        `active_since` keeps those whose own last activity is at or after a moment (an aware
+        `datetime`) or within a `timedelta` of now ("devices used in the last 30 days");
+        `transport` keeps only browsers' (`"cookie"`) or API and mobile clients'
+        (`"bearer"`). Three round trips whatever the count: read the index, read the
+        records (pipelined), then refresh the index's scores and drop entries whose
+        session is gone.
         """
-        live = await self._live(user_id)
+        since_ms = self._since_ms(active_since)
+        if transport not in (None, "cookie", "bearer"):
+            raise ValueError(f"transport must be 'cookie', 'bearer' or None, not {transport!r}")
+        live = [
+            (key, record)
+            for key, record in await self._live(user_id)
+            if record.last_seen_at_ms >= since_ms
+            and (transport is None or record.transport == transport)
+        ]
         live.sort(key=lambda item: item[1].last_seen_at_ms, reverse=True)
         return [
             SessionInfo.from_record(key, record, current=key == current) for key, record in live
         ]
+
+    def _since_ms(self, active_since: datetime | timedelta | None) -> int:
+        if active_since is None:
+            return 0
+        if isinstance(active_since, timedelta):
+            return self.config.now_ms() - int(active_since.total_seconds() * 1000)
+        if not isinstance(active_since, datetime) or active_since.tzinfo is None:
+            raise ValueError(
+                "active_since must be an aware datetime (datetime.now(timezone.utc) - ...) "
+                f"or a timedelta, not {active_since!r}"
+            )
+        return int(active_since.timestamp() * 1000)
 
     async def revoke(self, user_id: str, public_id: str) -> bool:
         """Sign out one of the user's sessions; `False` if it is unknown or someone else's.
@@ -204,10 +238,11 @@ class UserSessions:
         label: str,
         location: str | None,
         now_ms: int,
-    ) -> tuple[bool, bool]:
+    ) -> tuple[bool, bool, bool]:
         """Record a sign-in from the device known by `hashes` (`DeviceCookie.hashes`); return
-        `(new_device, new_location)`. One round trip. The user's log then lives
-        `KNOWN_DEVICE_TTL` more, and keeps the `MAX_KNOWN_DEVICES` most recently seen."""
+        `(new_device, new_location, first_sign_in)` (`Store.device_seen`). One round trip.
+        The user's log then lives `KNOWN_DEVICE_TTL` more, and keeps the `MAX_KNOWN_DEVICES`
+        most recently seen."""
         if not hashes:
             raise ValueError("hashes is empty: pass DeviceCookie.hashes(device_id)")
         ttl_ms = KNOWN_DEVICE_TTL * 1000
@@ -277,6 +312,7 @@ class UserSessions:
             new_device=record.new_device and kind == "session.login",
             location=record.location,
             new_location=new_location,
+            first_sign_in=record.first_sign_in and kind == "session.login",
         )
         if (telemetry := self.config.telemetry) is not None:
             telemetry.event(kind, record.transport)

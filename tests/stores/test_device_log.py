@@ -56,7 +56,10 @@ async def seen(
     cap: int = CAP,
 ) -> tuple[bool, bool]:
     hashes = [h(device)] if isinstance(device, str) else [h(d) for d in device]
-    return await store.device_seen(user, hashes, label, location, now_ms, ttl_ms, cap)
+    new_device, new_location, _ = await store.device_seen(
+        user, hashes, label, location, now_ms, ttl_ms, cap
+    )
+    return new_device, new_location
 
 
 async def raw(store: RedisStore, user: str = "ada") -> dict[bytes, bytes]:
@@ -169,9 +172,30 @@ async def test_forgetting_everything_drops_devices_and_locations(store: Store) -
     assert await store.devices_read("ada") == []
     assert await store.devices_forget("ada", None) == 0
     assert await seen(store, "laptop", location="Berlin") == (True, True)
-    if isinstance(store, RedisStore):
+    if isinstance(store, RedisStore):  # only the account's sign-in marker stays
         await store.devices_forget("ada", None)
-        assert not await store.client.exists(store.device_log_key("ada"))
+        assert await raw(store) == {b"a:first": str(T0).encode()}
+
+
+async def test_only_an_accounts_very_first_sign_in_is_its_first(store: Store) -> None:
+    def first(answer: tuple[bool, bool, bool]) -> bool:
+        return answer[2]
+
+    args = ("Chrome", None, T0, TTL_MS, CAP)
+    assert first(await store.device_seen("ada", [h("laptop")], *args))
+    assert not first(await store.device_seen("ada", [h("phone")], *args))  # new, not first
+    await store.devices_forget("ada", None)  # purged after a compromise
+    assert not first(await store.device_seen("ada", [h("thief")], *args))
+    assert first(await store.device_seen("bob", [h("laptop")], *args))
+
+
+async def test_an_account_that_signed_in_before_markers_is_not_new(redis_store: RedisStore) -> None:
+    store = redis_store  # a log as 0.2 wrote it: devices, no marker
+    await store.client.hset(
+        store.device_log_key("ada"), f"d:{h('laptop')}", f'{T0}|{T0}|["a", null]'
+    )
+    answer = await store.device_seen("ada", [h("phone")], "Chrome", None, T0, TTL_MS, CAP)
+    assert answer == (True, False, False)
 
 
 async def test_the_redis_key_expires_its_ttl_after_the_last_sighting(
@@ -238,10 +262,8 @@ async def test_corrupt_entries_are_skipped_never_raised(redis_store: RedisStore)
     assert list(await entries(store)) == [h("laptop")]
     # a corrupt entry under a device's own hash counts as absent, and is mended
     corrupt_hash = "1" * 64
-    assert await store.device_seen("ada", [corrupt_hash], "Safari", None, T0, TTL_MS, CAP) == (
-        True,
-        False,
-    )
+    answer = await store.device_seen("ada", [corrupt_hash], "Safari", None, T0, TTL_MS, CAP)
+    assert answer[:2] == (True, False)
     assert await seen(store, "laptop", T0 + 1, location="Berlin") == (False, False)
     assert set(await entries(store)) == {h("laptop"), corrupt_hash}
 
@@ -268,4 +290,5 @@ async def test_the_redis_layout_is_one_compact_hash(redis_store: RedisStore) -> 
     assert await raw(store) == {
         f"d:{h('laptop')}".encode(): f'{T0}|{T0 + 5}|["Chrome", "Berlin"]'.encode(),
         b"l:Berlin": str(T0 + 5).encode(),
+        b"a:first": str(T0).encode(),  # the account's first sign-in
     }

@@ -113,16 +113,21 @@ class Store(Protocol):
         now_ms: int,
         ttl_ms: int,
         max_devices: int,
-    ) -> tuple[bool, bool]:
+    ) -> tuple[bool, bool, bool]:
         """Record a sign-in from the device known by any of `hashes`, in one atomic step.
 
         `hashes[0]` is the device's hash under the current key; an entry found under another
         (a key since rotated out of first place) moves to it, keeping its first sighting.
         Sets the entry's last sighting, label and location, and the location's last sighting;
         past `max_devices` devices (or as many locations) the least recently seen go. The log
-        then expires `ttl_ms` from now. Returns `(new_device, new_location)`: no entry held
-        any of `hashes`; `location` is not `None` and was not among the user's locations.
-        An unreadable entry counts as absent.
+        then expires `ttl_ms` from now. Returns `(new_device, new_location, first_sign_in)`:
+        no entry held any of `hashes`; `location` is not `None` and was not among the user's
+        locations; the account has never signed in. An unreadable entry counts as absent.
+
+        `first_sign_in` comes from a marker kept per account with the log, set at the first
+        sign-in and living `ttl_ms` after the last: forgetting the devices
+        (`devices_forget`), or losing the log, never makes a later sign-in the first. An
+        account with a log but no marker (one that signed in before 0.3) is not new either.
         """
         ...
 

@@ -132,7 +132,7 @@ class InstrumentedStore:
         now_ms: int,
         ttl_ms: int,
         max_devices: int,
-    ) -> tuple[bool, bool]:
+    ) -> tuple[bool, bool, bool]:
         call = self.wrapped.device_seen(
             user_id, hashes, label, location, now_ms, ttl_ms, max_devices
         )

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from ..exceptions import ConfigurationError
 from ..record import (
@@ -34,6 +33,7 @@ from ..record import (
 )
 from ..refresh import Outcome, decide, replayed_fields, rotated_fields
 from .base import SIGN_IN_GRACE_MS, DeviceEntry, too_large
+from .memory_devices import DeviceLogs
 from .memory_owners import Owners
 
 
@@ -90,16 +90,6 @@ class _Index:
     deadline_ms: int
 
 
-@dataclass(slots=True)
-class _DeviceLog:
-    """A user's known devices and locations, each dict in order of last sighting (a sighting
-    re-inserts its entry), so the least recently seen is always the first."""
-
-    devices: dict[str, DeviceEntry]
-    places: dict[str, int]
-    deadline_ms: int
-
-
 class MemoryStore:
     """Sessions in a dict ordered by last use, so expired ones are found at the front.
 
@@ -121,7 +111,7 @@ class MemoryStore:
         self._anonymous: OrderedDict[str, None] = OrderedDict()  # their keys, in the same order
         self._owners = Owners()
         self._indexes: dict[str, _Index] = {}  # least recently added to first
-        self._device_logs: dict[str, _DeviceLog] = {}  # least recently seen first
+        self._device_logs = DeviceLogs(max_logs=max_sessions)
         self._index_adds_to_sweep = _SWEEP_EVERY
         self._now_ms = 0  # the latest time any call told us about
 
@@ -254,40 +244,15 @@ class MemoryStore:
         now_ms: int,
         ttl_ms: int,
         max_devices: int,
-    ) -> tuple[bool, bool]:
+    ) -> tuple[bool, bool, bool]:
         self._now_ms = max(self._now_ms, now_ms)
-        logs = self._device_logs
-        log = self._live_device_log(user_id)
-        if log is None:
-            log = _DeviceLog({}, {}, 0)
-        logs.pop(user_id, None)
-        logs[user_id] = log  # the most recently seen, last
-        while len(logs) > self.max_sessions:  # a sign-in's alert is the worst this costs
-            del logs[next(iter(logs))]
-        found = [entry for h in hashes if (entry := log.devices.pop(h, None)) is not None]
-        first_ms = min((entry.first_seen_ms for entry in found), default=now_ms)
-        log.devices[hashes[0]] = DeviceEntry(hashes[0], first_ms, now_ms, label, location)
-        new_location = location is not None and location not in log.places
-        if location is not None:
-            log.places.pop(location, None)
-            log.places[location] = now_ms
-        _keep_latest(log.devices, max_devices)
-        _keep_latest(log.places, max_devices)
-        log.deadline_ms = now_ms + ttl_ms
-        return not found, new_location
+        return self._device_logs.seen(user_id, hashes, label, location, now_ms, ttl_ms, max_devices)
 
     async def devices_read(self, user_id: str) -> list[DeviceEntry]:
-        log = self._live_device_log(user_id)
-        return [] if log is None else list(log.devices.values())
+        return self._device_logs.read(user_id, self._now_ms)
 
     async def devices_forget(self, user_id: str, hashes: Collection[str] | None) -> int:
-        log = self._live_device_log(user_id)
-        if log is None:
-            return 0
-        if hashes is None:
-            del self._device_logs[user_id]
-            return len(log.devices)
-        return sum(log.devices.pop(h, None) is not None for h in set(hashes))
+        return self._device_logs.forget(user_id, hashes, self._now_ms)
 
     async def refresh(
         self,
@@ -329,13 +294,6 @@ class MemoryStore:
         self._indexes.clear()
         self._device_logs.clear()
 
-    def _live_device_log(self, user_id: str) -> _DeviceLog | None:
-        log = self._device_logs.get(user_id)
-        if log is not None and log.deadline_ms <= self._now_ms:
-            del self._device_logs[user_id]
-            return None
-        return log
-
     def _live_index(self, user_id: str) -> _Index | None:
         index = self._indexes.get(user_id)
         if index is not None and index.deadline_ms <= self._now_ms:
@@ -348,10 +306,8 @@ class MemoryStore:
         now_ms = self._now_ms
         for user_id in [u for u, index in self._indexes.items() if index.deadline_ms <= now_ms]:
             del self._indexes[user_id]
-        logs = self._device_logs
-        for user_id in [u for u, log in logs.items() if log.deadline_ms <= now_ms]:
-            del logs[user_id]
-        self._index_adds_to_sweep = max(_SWEEP_EVERY, len(self._indexes) + len(logs))
+        self._device_logs.sweep(now_ms)
+        self._index_adds_to_sweep = max(_SWEEP_EVERY, len(self._indexes) + len(self._device_logs))
 
     def _prune(self, index: _Index, now_ms: int) -> None:
         """Drop members whose session this store no longer holds, but not a sign-in in
@@ -432,12 +388,6 @@ class MemoryStore:
             if first.deadline_ms > now_ms:
                 return
             self._forget(key)
-
-
-def _keep_latest(seen: dict[str, Any], limit: int) -> None:
-    """Drop the least recently seen entries (the first ones) past `limit`."""
-    while len(seen) > limit:
-        del seen[next(iter(seen))]
 
 
 def _data_size(fields: Mapping[str, str]) -> int:

@@ -375,15 +375,14 @@ class RedisStore:
         now_ms: int,
         ttl_ms: int,
         max_devices: int,
-    ) -> tuple[bool, bool]:
+    ) -> tuple[bool, bool, bool]:
         tail = json.dumps([label, location])
         place: list[str | int] = [0, ""] if location is None else [1, location]
         args = [now_ms, ttl_ms, max_devices, tail, *place, *hashes]
+        key = self.device_log_key(user_id)
         async with self._call:
-            new_device, new_location = await self.client.eval(
-                DEVICE_SEEN, 1, self.device_log_key(user_id), *args
-            )
-        return bool(new_device), bool(new_location)
+            new_device, new_location, first = await self.client.eval(DEVICE_SEEN, 1, key, *args)
+        return bool(new_device), bool(new_location), bool(first)
 
     async def devices_read(self, user_id: str) -> list[DeviceEntry]:
         async with self._call:

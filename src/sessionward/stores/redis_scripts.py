@@ -322,10 +322,11 @@ if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) en
 return 1
 """
 
-# KEYS[1]: a user's known-device log. ARGV[1]: now (ms). ARGV[2]: TTL (ms). ARGV[3]: the most
+# KEYS[1]: a user's known-device log, which also holds the account's sign-in marker. ARGV[1]:
+# now (ms). ARGV[2]: TTL (ms). ARGV[3]: the most
 # devices kept, and the most locations. ARGV[4]: the JSON [label, location] that ends the
 # entry. ARGV[5]: '1' with a location in ARGV[6], '0' without. ARGV[7..]: the device's hashes,
-# the current key's first. Returns {new device, new location} as 1/0.
+# the current key's first. Returns {new device, new location, first sign-in} as 1/0.
 # Entries under any of the hashes merge into the first (key rotation), keeping the earliest
 # first sighting; one whose times cannot be read counts as absent and is overwritten. Past
 # the cap, the least recently seen devices and locations go (unreadable ones first), never the
@@ -336,6 +337,10 @@ DEVICE_SEEN = (
     + """
 local key, now, cap = KEYS[1], ARGV[1], tonumber(ARGV[3])
 local current, place = 'd:' .. ARGV[7], nil
+-- The account's marker (a:first, the time of its first sign-in) stays when its devices are
+-- forgotten, so only an account with no log at all is signing in for the first time.
+local first_sign_in = redis.call('EXISTS', key) == 0
+redis.call('HSETNX', key, 'a:first', now)
 local function times(entry)
   local first, last = string.match(entry or '', '^(%d+)|(%d+)|')
   return whole(first), whole(last)
@@ -378,16 +383,18 @@ if redis.call('HLEN', key) > cap then
   trim(places, place and cap - 1 or cap)
 end
 redis.call('PEXPIRE', key, ARGV[2])
-return {first and 0 or 1, new_place}
+return {first and 0 or 1, new_place, first_sign_in and 1 or 0}
 """
 )
 
-# KEYS[1]: a user's known-device log. Deletes it; returns how many devices it held.
+# KEYS[1]: a user's known-device log. Deletes its devices and places, keeping the account's
+# sign-in marker; returns how many devices it held.
 DEVICES_FORGET_ALL = """
 local count = 0
 for _, name in ipairs(redis.call('HKEYS', KEYS[1])) do
-  if string.sub(name, 1, 2) == 'd:' then count = count + 1 end
+  local kind = string.sub(name, 1, 2)
+  if kind == 'd:' then count = count + 1 end
+  if kind == 'd:' or kind == 'l:' then redis.call('HDEL', KEYS[1], name) end
 end
-redis.call('DEL', KEYS[1])
 return count
 """
