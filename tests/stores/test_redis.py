@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import redis.asyncio as redis_asyncio
+from redis._parsers import _AsyncRESP3Parser
 from redis.asyncio.connection import Connection
 
 from sessionward import CookieSigner, RedisStore, SessionRecord, UserSessions
@@ -281,3 +282,56 @@ async def test_scripts_flushed_from_the_server_are_loaded_again(
         await redis_client.script_flush()
         assert (await client.post("/session", json={"b": 2})).json() == {"a": 1, "b": 2}
         assert (await client.get("/session")).json() == {"a": 1, "b": 2}
+
+
+@pytest.fixture(params=["hiredis", "pure"])
+async def either_parser(
+    request: pytest.FixtureRequest, redis_url: str
+) -> AsyncIterator[RedisStore]:
+    """A store on a client with redis-py's default parser (hiredis, here) and one on its
+    pure-Python parser, which gets the fields as one JSON string instead of an HGETALL."""
+    options: dict[str, Any] = {"connection_class": CountingConnection}
+    if request.param == "pure":
+        options["parser_class"] = _AsyncRESP3Parser
+    pool = redis_asyncio.ConnectionPool.from_url(redis_url, **options)
+    client = redis_asyncio.Redis(connection_pool=pool)
+    store = RedisStore(client)
+    assert store._fields_as_json is (request.param == "pure")
+    yield store
+    await client.aclose()
+
+
+async def test_both_parsers_read_the_same_sessions_in_one_round_trip(
+    either_parser: RedisStore, redis_client: redis_asyncio.Redis
+) -> None:
+    store = either_parser
+    app = build_app(store)
+    values = {"ascii": 1, "unicode": "päivää ☃ 𝄞", "nested": {"list": [1, 2, {"x": None}]}}
+    async with client_for(app) as client:
+        await client.post("/session", json=values)
+        await client.get("/session")  # connections made (their handshakes are sends too)
+        CountingConnection.round_trips = 0
+        read = (await client.get("/session")).json()
+        assert CountingConnection.round_trips == 1
+        untouched = (await client.get("/untouched")).status_code
+        await redis_client.script_flush()  # NOSCRIPT: loaded again, whichever script it is
+        again = (await client.get("/session")).json()
+        await client.delete("/session")
+        gone = (await client.get("/session")).json()
+    assert read == again == values
+    assert untouched == 200
+    assert gone == {}
+
+
+async def test_both_parsers_survive_bytes_that_are_not_utf8(
+    either_parser: RedisStore, redis_client: redis_asyncio.Redis
+) -> None:
+    store = either_parser
+    now = int(time.time() * 1000)
+    record = SessionRecord(now, now + 10**8, now, idle_ttl_ms=10**8)
+    assert await store.save("k", {**record.to_fields(), "d:a": "1"}, (), now, 10**8, create=True)
+    await redis_client.hset(store.key("k"), "d:b", b"\xff\xfe not utf-8")
+    fields = await store.load("k", now, 10**8)
+    assert fields is not None
+    assert fields["d:a"] == "1"
+    assert "not utf-8" in fields["d:b"]

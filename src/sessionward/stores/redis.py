@@ -28,9 +28,11 @@ from typing import Any, TypeGuard, cast
 
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis, RedisCluster
+from redis.asyncio.connection import DefaultParser
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.client import NEVER_DECODE
+from redis.utils import HIREDIS_AVAILABLE
 
 from ..exceptions import StoreUnavailable
 from ..record import RECORD_FIELDS, changes_lifetimes, stored_int
@@ -43,7 +45,9 @@ from .redis_scripts import (
     DEVICES_FORGET_ALL,
     INDEX_ADD,
     LOAD_AND_TOUCH,
+    LOAD_AND_TOUCH_JSON,
     LOAD_UNTOUCHED,
+    LOAD_UNTOUCHED_JSON,
     REFRESH_ROTATE,
     SAVE_IF_LIVE,
 )
@@ -142,6 +146,17 @@ def _drop_connections(client: Redis | RedisCluster) -> None:
         client.connection_pool.reset()  # type: ignore[no-untyped-call]
 
 
+def _parses_in_c(client: Redis | RedisCluster) -> bool:
+    """Whether the client reads replies with hiredis: redis-py's default when it is
+    installed, unless the app chose another parser."""
+    if not HIREDIS_AVAILABLE:
+        return False
+    if not isinstance(client, Redis):
+        return True  # a cluster's nodes take redis-py's default
+    parser = client.connection_pool.connection_kwargs.get("parser_class", DefaultParser)
+    return parser is DefaultParser or "Hiredis" in getattr(parser, "__name__", "")
+
+
 class _Script:
     """A one-key Lua script, sent by SHA (see `RedisStore._run`)."""
 
@@ -160,8 +175,14 @@ class RedisStore:
     def __init__(self, client: Redis | RedisCluster, *, prefix: str = "sessionward:") -> None:
         self.client = client
         self.prefix = prefix
-        self._load_and_touch = _Script(LOAD_AND_TOUCH)
-        self._load_untouched = _Script(LOAD_UNTOUCHED)
+        # Without hiredis, the fields come back as one JSON string (see redis_scripts).
+        self._fields_as_json = not _parses_in_c(client)
+        if self._fields_as_json:
+            self._load_and_touch = _Script(LOAD_AND_TOUCH_JSON)
+            self._load_untouched = _Script(LOAD_UNTOUCHED_JSON)
+        else:
+            self._load_and_touch = _Script(LOAD_AND_TOUCH)
+            self._load_untouched = _Script(LOAD_UNTOUCHED)
         self._save_if_live = _Script(SAVE_IF_LIVE)
         self._call = _Call(client, _pool_limit(client))
         self._held = HeldConnections.serve(client)
@@ -195,6 +216,12 @@ class RedisStore:
         self, key: str, now_ms: int, idle_ttl_ms: int, *, touch: bool = True
     ) -> dict[str, str] | None:
         script = self._load_and_touch if touch else self._load_untouched
+        if self._fields_as_json:
+            reply = await self._run(script, self.key(key), now_ms, idle_ttl_ms)
+            if not reply:
+                return None
+            lifetimes, encoded = reply
+            return loaded_fields(lifetimes, json.loads(encoded.decode("utf-8", "replace")))
         lifetimes, fields = await self._run_then_read(script, self.key(key), now_ms, idle_ttl_ms)
         return loaded_fields(lifetimes, fields) if lifetimes and fields else None
 
