@@ -136,21 +136,22 @@ def sessionward_redis(env: Env) -> ASGIApp:
     return _sessionward(env, RedisStore(env.redis(), prefix=env.prefix))
 
 
+# The time targets of 0.3 (issue 18); the instruction counts (`instructions.py`) have their own.
 TARGETS = [
     Target(
-        "sessionward read / raw GETEX read floor", ("sw-redis", "read"), ("raw-read", "read"), 1.4
+        "sessionward read / raw GETEX read floor", ("sw-redis", "read"), ("raw-read", "read"), 1.25
     ),
     Target(
         "sessionward write / raw GET+SET write floor",
         ("sw-redis", "write"),
         ("raw-write", "write"),
-        1.3,
+        1.35,
     ),
     Target(
         "sessionward write / starsessions + Redis write",
         ("sw-redis", "write"),
         ("ss-redis", "write"),
-        0.95,
+        1.1,
     ),
     Target(
         "sessionward MemoryStore write / Starlette cookie write",
