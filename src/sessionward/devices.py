@@ -129,11 +129,14 @@ def _user_agents_kind(parsed: Any) -> DeviceKind:
 try:
     from ua_parser import Domain, load_lazy_builtins
     from ua_parser.regex import Resolver as _RegexResolver
+
+    from .ua_rules import cheaper
 except ImportError:  # no ua-parser-rs (no wheel for this platform), or a ua-parser before 1.0
     _resolve = None
 else:
     try:
-        _resolve = _RegexResolver(load_lazy_builtins())  # ~0.2 s: Rust compiles them all
+        # ~0.2 s: Rust compiles them all. Rewritten so that no input costs much (`ua_rules`).
+        _resolve = _RegexResolver(cheaper(load_lazy_builtins()))
     except Exception as error:  # a ua-parser-builtins rule the Rust regex engine rejects
         _resolve = None
         warnings.warn(
