@@ -149,34 +149,31 @@ class SessionConfig:
     def device_cookie(self) -> DeviceCookie:
         """The long-lived cookie that recognises a browser at its next sign-in (`device_ids`)."""
         if self._device_cookie is None:
-            if self._secret_keys is None:
-                raise ConfigurationError(
-                    "recognising devices needs secret_keys: pass SessionConfig(secret_keys=[...])"
-                )
-            self._device_cookie = DeviceCookie(self.cookie, self._secret_keys)
+            keys = self._keys_for("recognising devices")
+            self._device_cookie = DeviceCookie(self.cookie, keys)
         return self._device_cookie
 
     @property
     def device_tokens(self) -> DeviceTokens:
         """What recognises a bearer client at its next sign-in (`device_ids.DeviceTokens`)."""
         if self._device_tokens is None:
-            if self._secret_keys is None:
-                raise ConfigurationError(
-                    "recognising devices needs secret_keys: pass SessionConfig(secret_keys=[...])"
-                )
-            self._device_tokens = DeviceTokens(self._secret_keys)
+            self._device_tokens = DeviceTokens(self._keys_for("recognising devices"))
         return self._device_tokens
 
     @property
     def refresh_keys(self) -> RefreshKeys:
         """The keys that derive a refresh token's successor (`refresh.RefreshKeys`)."""
         if self._refresh_keys is None:
-            if self._secret_keys is None:
-                raise ConfigurationError(
-                    "refresh tokens need secret_keys: pass SessionConfig(secret_keys=[...])"
-                )
-            self._refresh_keys = RefreshKeys(self._secret_keys)
+            self._refresh_keys = RefreshKeys(self._keys_for("rotating refresh tokens"))
         return self._refresh_keys
+
+    def _keys_for(self, what: str) -> str | bytes | Sequence[str | bytes]:
+        """The secret keys, or a `ConfigurationError` saying that `what` needs them."""
+        if self._secret_keys is None:
+            raise ConfigurationError(
+                f"{what} needs secret_keys: pass SessionConfig(secret_keys=[...])"
+            )
+        return self._secret_keys
 
     def bearer_transport(self) -> BearerTransport:
         """The bearer transport, or a `ConfigurationError` that says how to add one."""
