@@ -665,6 +665,42 @@ async def test_token_pairs_work_outside_requests(store: Store, clock: Clock) -> 
     assert me["user"] == "ada"
 
 
+async def test_a_token_service_passes_the_clients_headers(store: Store, clock: Clock) -> None:
+    """Outside requests, the client's `User-Agent` and `Device-Token` decide what they decide
+    in a request: the device list's label, a known device, and who may replay a refresh."""
+    config = SessionConfig(
+        secret_keys=[SECRET],
+        store=store,
+        bearer=BearerTransport(BearerSigner(JWT_KEY)),
+        clock=clock,
+    )
+    pairs = TokenPairs(config)
+    iphone = (
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+        "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+    )
+    first = await pairs.issue("ada", ip="203.0.113.9", user_agent=iphone)
+    assert first.device_token is not None
+    again = await pairs.issue("ada", user_agent=iphone, device_token=first.device_token)
+    stranger = await pairs.issue("ada", user_agent=iphone)
+    listed = {info.public_id: info for info in await UserSessions(config).list_sessions("ada")}
+    assert [info.new_device for info in listed.values()].count(True) == 2  # first, stranger
+    assert all(info.device and info.device.label == "Safari on iPhone" for info in listed.values())
+    assert again.device_token == first.device_token
+    assert stranger.device_token != first.device_token
+    used = await pairs.refresh(
+        first.refresh_token, user_agent=iphone, device_token=first.device_token
+    )
+    replay = await pairs.refresh(
+        first.refresh_token, user_agent="curl/8", device_token=first.device_token
+    )
+    assert replay.refresh_token == used.refresh_token  # the same device, whatever its user-agent
+    with pytest.raises(InvalidGrant):
+        await pairs.refresh(first.refresh_token, user_agent=iphone)  # the user-agent alone
+    with pytest.raises(InvalidGrant):
+        await pairs.refresh(first.refresh_token, device_token=stranger.device_token)
+
+
 @pytest.mark.parametrize(("name", "value"), [("access_token_lifetime", 0), ("reuse_grace", -1)])
 def test_pair_settings_are_checked(name: str, value: int) -> None:
     from sessionward import ConfigurationError
