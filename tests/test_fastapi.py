@@ -255,6 +255,62 @@ async def test_openapi_offers_the_cookie_or_the_bearer_token(store: Store) -> No
     assert "security" not in paths["/public"]["get"]
 
 
+async def test_a_scheme_built_in_the_app_documents_and_checks_the_same(store: Store) -> None:
+    # Built here, not at import: what `SessionAuth()` sets up is exercised by this test too,
+    # not only by the module's default instance, which exists before any test runs.
+    auth = SessionAuth()
+    app = FastAPI()
+    app.add_middleware(SessionMiddleware, store=store, secret_keys=[SECRET], bearer=BEARER)
+
+    @app.post("/login/{user}")
+    async def sign_in(user: str, request: Request) -> dict[str, str]:
+        await login(request, user)
+        return {"user": user}
+
+    @app.get("/me")
+    async def me(session: SessionInfo = auth.current_session) -> dict[str, str | None]:
+        return {"user": session.user_id}
+
+    @app.get("/maybe")
+    async def maybe(session: SessionInfo | None = auth.optional_session) -> dict[str, bool]:
+        return {"signed_in": session is not None}
+
+    @app.get("/id")
+    async def user_id(user: str = auth.current_user_id) -> dict[str, str]:
+        return {"user": user}
+
+    @app.get("/guarded", dependencies=auth.security)
+    async def guarded() -> dict[str, bool]:
+        return {"open": True}
+
+    schemes = app.openapi()["components"]["securitySchemes"]
+    assert schemes["cookieAuth"]["name"] == "__Host-session"
+    assert schemes["cookieAuth"]["in"] == "cookie"
+    assert "Swagger UI's Authorize cannot set a cookie" in schemes["cookieAuth"]["description"]
+    assert schemes["bearerAuth"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "The access token `login(..., transport='bearer')` returns.",
+    }
+    either: list[dict[str, list[str]]] = [{"cookieAuth": []}, {"bearerAuth": []}]
+    assert app.openapi()["paths"]["/guarded"]["get"]["security"] == either
+    async with client_for(app) as browser:
+        visitor = [await browser.get(path) for path in ("/me", "/maybe", "/id", "/guarded")]
+        await browser.post("/login/ada")
+        signed_in = [await browser.get(path) for path in ("/me", "/maybe", "/id")]
+    # Neither scheme answers for itself (auto_error=False): the session decides.
+    assert refused_for_not_signed_in(visitor[0], f"Bearer, {COOKIE_ONLY_CHALLENGE}")
+    assert visitor[1].json() == {"signed_in": False}
+    assert refused_for_not_signed_in(visitor[2], f"Bearer, {COOKIE_ONLY_CHALLENGE}")
+    assert visitor[3].json() == {"open": True}
+    assert [response.json() for response in signed_in] == [
+        {"user": "ada"},
+        {"signed_in": True},
+        {"user": "ada"},
+    ]
+
+
 async def test_an_app_with_its_own_cookie_name_documents_it(store: Store) -> None:
     app = FastAPI()
     app.add_middleware(

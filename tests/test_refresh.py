@@ -477,6 +477,7 @@ async def test_a_reuse_after_the_grace_revokes_the_session(store: Store, clock: 
     (event,) = [e for e in recorder.events if e.type == "session.theft_suspected"]
     assert (event.user_id, event.public_id) == ("ada", me["id"])
     assert event.device_label
+    assert await store.index_read("ada") == {}  # unindexed, not left for a listing to drop
     assert await UserSessions(store).list_sessions("ada") == []
 
 
@@ -699,6 +700,8 @@ async def test_a_token_service_passes_the_clients_headers(store: Store, clock: C
         await pairs.refresh(first.refresh_token, user_agent=iphone)  # the user-agent alone
     with pytest.raises(InvalidGrant):
         await pairs.refresh(first.refresh_token, device_token=stranger.device_token)
+    installed = await pairs.issue("ada", user_agent=iphone, device_id="install-7f3a")
+    assert installed.device_token is None  # the app's own id names the device
 
 
 @pytest.mark.parametrize(("name", "value"), [("access_token_lifetime", 0), ("reuse_grace", -1)])
