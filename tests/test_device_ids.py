@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 import pytest
+from itsdangerous import Signer
 from starlette.types import Scope
 
 from sessionward import CookieSigner, CookieTransport, DeviceCookie, InvalidToken, new_device_id
-from sessionward.device_ids import DEVICE_COOKIE_MAX_AGE
+from sessionward.device_ids import DEVICE_COOKIE_MAX_AGE, DeviceTokens
 from tests.apps import OLD_SECRET, SECRET
 
 
@@ -186,3 +188,71 @@ def test_any_text_a_bearer_client_calls_its_device_hashes() -> None:
 def test_only_a_well_formed_id_goes_into_a_header(device_id: str) -> None:
     with pytest.raises(ValueError, match="device_id"):
         device_cookie().set_cookie(device_id)
+
+
+# -- a bearer client's device token ---------------------------------------------------------
+
+
+def token_scope(*values: str, header: bytes = b"device-token") -> Scope:
+    return {"type": "http", "headers": [(header, value.encode("latin-1")) for value in values]}
+
+
+def independently_signed(device_id: str, salt: bytes) -> str:
+    """What 0.2 and 0.3 write, worked out with itsdangerous directly: HMAC-SHA256 under the
+    salt, so a change of digest or salt in the library cannot pass unnoticed."""
+    signer = Signer(SECRET.encode(), salt=salt, digest_method=hashlib.sha256)
+    return f"{device_id}.{signer.get_signature(device_id).decode()}"
+
+
+def test_tokens_and_cookies_are_signed_as_they_always_were() -> None:
+    device_id = new_device_id()
+    tokens = DeviceTokens([SECRET])
+    cookie = device_cookie()
+    assert tokens.issue(device_id) == independently_signed(device_id, b"sessionward.device-token")
+    made_by_0_2 = independently_signed(device_id, b"sessionward.device")
+    assert cookie.read(scope_with(f"__Host-device={made_by_0_2}")) == device_id
+    assert tokens.read(token_scope(made_by_0_2)) is None  # a cookie is no token
+
+
+def test_a_token_is_read_from_its_own_header_only() -> None:
+    tokens = DeviceTokens([SECRET])
+    token = tokens.issue(new_device_id())
+    assert tokens.read(token_scope(token, header=b"x-device-token")) is None
+    assert tokens.read(token_scope(token, header=b"user-agent")) is None
+    assert tokens.read(token_scope("garbage", token)) is not None  # the first that verifies
+
+
+def test_the_longest_id_fits_and_one_character_more_is_refused() -> None:
+    tokens = DeviceTokens([SECRET])
+    longest = "a" * 86
+    token = tokens.issue(longest)
+    assert len(token) == 130
+    assert tokens.read(token_scope(token)) == longest
+    assert tokens.read(token_scope(token + "A")) is None
+
+
+@pytest.mark.parametrize("tail", ["é" * 43, "\udcff", "sig\x00"])
+def test_a_token_that_is_not_ascii_is_refused_not_an_error(tail: str) -> None:
+    tokens = DeviceTokens([SECRET])
+    device_id = new_device_id()
+    assert (
+        tokens.read(
+            token_scope(f"{device_id}.{tail}".encode("utf-8", "surrogateescape").decode("latin-1"))
+        )
+        is None
+    )
+    assert (
+        DeviceCookie(CookieTransport(), [SECRET]).read(
+            {
+                "type": "http",
+                "headers": [
+                    (
+                        b"cookie",
+                        f"__Host-device={device_id}.".encode()
+                        + tail.encode("utf-8", "surrogateescape"),
+                    )
+                ],
+            }
+        )
+        is None
+    )
