@@ -57,7 +57,7 @@ from sessionward.refresh import (
     rotated_fields,
     secret_hash,
 )
-from sessionward.tokens import new_session_id
+from sessionward.tokens import new_session_id, session_hash
 from tests.apps import SECRET
 from tests.conftest import Clock, client_for
 
@@ -702,6 +702,34 @@ async def test_a_token_service_passes_the_clients_headers(store: Store, clock: C
         await pairs.refresh(first.refresh_token, device_token=stranger.device_token)
     installed = await pairs.issue("ada", user_agent=iphone, device_id="install-7f3a")
     assert installed.device_token is None  # the app's own id names the device
+    # A client that never sends its device token is known by its user-agent alone.
+    rotated = await pairs.refresh(installed.refresh_token, user_agent=iphone)
+    retry = await pairs.refresh(installed.refresh_token, user_agent=iphone)
+    assert retry.refresh_token == rotated.refresh_token
+    with pytest.raises(InvalidGrant):
+        await pairs.refresh(installed.refresh_token, user_agent="curl/8")
+
+
+async def test_a_family_started_by_0_2_goes_on_unsalted(store: Store, clock: Clock) -> None:
+    config = SessionConfig(
+        secret_keys=[SECRET],
+        store=store,
+        bearer=BearerTransport(BearerSigner(JWT_KEY)),
+        clock=clock,
+    )
+    session_id, secret = new_session_id(), new_secret()
+    now_ms = int(clock() * 1000)
+    record = {  # a bearer session of 0.2: a family with no random value of its own
+        "m:created": str(now_ms),
+        "m:expires": str(now_ms + 10**8),
+        "m:seen": str(now_ms),
+        "m:via": "bearer",
+        "m:user": "ada",
+        REFRESH: secret_hash(secret),
+    }
+    assert await store.save(session_hash(session_id), record, (), now_ms, 10**8, create=True)
+    pair = await TokenPairs(config).refresh(f"{session_id}.{secret}")
+    assert pair.refresh_token == f"{session_id}.{KEYS.successor(secret)}"
 
 
 @pytest.mark.parametrize(("name", "value"), [("access_token_lifetime", 0), ("reuse_grace", -1)])
