@@ -154,6 +154,14 @@ def test_a_replay_this_process_cannot_link_is_refused_not_judged_theft() -> None
     assert decide(stored(1, 0), secret_hash(S[0]), chains, NOW, GRACE, CLIENT)[0] == Outcome.INVALID
 
 
+def test_every_successor_is_a_well_formed_secret() -> None:
+    # 2,000 fixed secrets: about 30 successors end in each base64 character, "X" and "=" look-
+    # alikes included, so a wrong strip of the padding cannot pass by luck.
+    for number in range(2000):
+        successor = KEYS.successor(f"{number:043d}", 0, "salt")
+        assert parse(new_session_id() + "." + successor) is not None, successor
+
+
 def test_the_family_value_changes_every_successor() -> None:
     # Regression: successors came from the parent and a server key alone, so a leaked key
     # and any old token of a family were enough to work out its current token.
@@ -700,6 +708,9 @@ async def test_a_token_service_passes_the_clients_headers(store: Store, clock: C
         await pairs.refresh(first.refresh_token, user_agent=iphone)  # the user-agent alone
     with pytest.raises(InvalidGrant):
         await pairs.refresh(first.refresh_token, device_token=stranger.device_token)
+    # A header is Latin-1: what is not (an app's name in its own script) becomes "?".
+    foreign = await pairs.issue("ada", user_agent="Приложение/1.0 ☃", device_token="токен")
+    assert foreign.device_token is not None
     installed = await pairs.issue("ada", user_agent=iphone, device_id="install-7f3a")
     assert installed.device_token is None  # the app's own id names the device
     # A client that never sends its device token is known by its user-agent alone.
