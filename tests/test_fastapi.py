@@ -34,6 +34,7 @@ from sessionward.fastapi import (
     RecentAuth,
     SessionAuth,
     device_router,
+    token_router,
 )
 from tests.apps import SECRET
 from tests.conftest import Clock, client_for
@@ -164,6 +165,7 @@ async def test_recent_auth_asks_for_a_recent_sign_in(store: Store, clock: Clock)
     for response in stale:
         assert response.status_code == 403
         assert response.json() == {"detail": "reauthentication_required"}
+        assert response.headers["cache-control"] == "private, no-store"
     assert [response.json() for response in again] == [response.json() for response in fresh]
 
 
@@ -309,6 +311,38 @@ async def test_a_scheme_built_in_the_app_documents_and_checks_the_same(store: St
         {"signed_in": True},
         {"user": "ada"},
     ]
+
+
+async def test_the_routers_are_tagged_in_openapi(store: Store) -> None:
+    app = build_app(store, bearer=BEARER)
+    app.include_router(token_router())
+    paths = app.openapi()["paths"]
+    assert paths["/account/sessions"]["get"]["tags"] == ["sessions"]
+    assert paths["/account/sessions/{public_id}"]["delete"]["tags"] == ["sessions"]
+    assert paths["/token/refresh"]["post"]["tags"] == ["tokens"]
+
+
+async def test_the_device_router_trusts_the_origins_it_is_given(store: Store) -> None:
+    # With the middleware's own check off, the router's list is the only one that applies.
+    app = FastAPI()
+    app.add_middleware(SessionMiddleware, store=store, secret_keys=[SECRET], csrf=False)
+
+    @app.post("/login/{user}")
+    async def sign_in(user: str, request: Request) -> dict[str, str]:
+        await login(request, user)
+        return {"user": user}
+
+    app.include_router(device_router(trusted_origins=["https://app.example"]), prefix="/account")
+    async with client_for(app) as browser:
+        await browser.post("/login/ada")
+        refused = await browser.delete(
+            "/account/sessions", headers={"origin": "https://evil.example"}
+        )
+        allowed = await browser.delete(
+            "/account/sessions", headers={"origin": "https://app.example"}
+        )
+    assert refused.status_code == 403
+    assert allowed.status_code == 200
 
 
 async def test_an_app_with_its_own_cookie_name_documents_it(store: Store) -> None:

@@ -721,6 +721,22 @@ async def test_a_token_service_passes_the_clients_headers(store: Store, clock: C
         await pairs.refresh(installed.refresh_token, user_agent="curl/8")
 
 
+async def test_a_pair_keeps_the_lifetimes_its_sign_in_chose(store: Store, clock: Clock) -> None:
+    async def short(request: Request) -> Response:
+        return JSONResponse((await login_bearer(request, "ada", idle_ttl=60)).to_dict())
+
+    app = app_for(store, clock)
+    app.router.routes.append(Route("/api/short", short, methods=["POST"]))
+    async with client_for(app) as api:
+        pair = (await api.post("/api/short")).json()
+        clock.advance(59)
+        alive = await refresh(api, pair["refresh_token"])
+        clock.advance(61)
+        gone = await refresh(api, alive.json()["refresh_token"])
+    assert alive.status_code == 200
+    assert gone.json() == {"error": "invalid_grant"}  # idle for 61 s of its own 60
+
+
 async def test_a_family_started_by_0_2_goes_on_unsalted(store: Store, clock: Clock) -> None:
     config = SessionConfig(
         secret_keys=[SECRET],
