@@ -190,7 +190,10 @@ except ConfigurationError as error:
 
 
 if __name__ == "__main__":
-    import uvicorn
+    try:
+        import uvicorn
+    except ImportError:
+        sys.exit('this example runs under uvicorn: pip install "sessionward[example]"')
 
     host = os.environ.get("HOST", "127.0.0.1")
     uvicorn.run(app, host=host, port=int(os.environ.get("PORT", "8000")))

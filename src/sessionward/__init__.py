@@ -1,5 +1,7 @@
 """sessionward: signed, Redis-backed, device-aware sessions for Starlette and FastAPI."""
 
+from importlib.metadata import PackageNotFoundError, version
+
 from .addresses import TrustedProxies
 from .auth import (
     AccessToken,
@@ -39,6 +41,11 @@ from .token_pairs import TokenPairs
 from .tokens import CookieSigner
 from .transports import BearerTransport, CookieTransport
 from .users import KnownDevice, SessionInfo, UserSessions
+
+try:
+    __version__ = version("sessionward")
+except PackageNotFoundError:  # pragma: no cover - run from a source tree never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "AccessToken",
