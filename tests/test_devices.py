@@ -288,6 +288,7 @@ def test_the_slowest_user_agents_found_read_as_a_device(backend: str, user_agent
 @pytest.mark.skipif(not FAST_INSTALLED, reason=NO_FAST)
 def test_only_ascii_reaches_the_rust_regexes(monkeypatch: pytest.MonkeyPatch) -> None:
     """Non-ASCII would cost ~2 ms on this string: see `_read_with_ua_parser`."""
+    devices.warm_up()
     resolve, seen = devices._resolve, []
     assert resolve is not None
 
@@ -334,10 +335,31 @@ def test_rules_the_rust_side_rejects_fall_back_to_user_agents(
         raise ValueError("regex parse error")
 
     monkeypatch.setattr(ua_parser.regex, "Resolver", reject)
+    fallback = _import_devices_afresh(monkeypatch)  # the rules are built later, not at import
+    assert fallback.USER_AGENT_BACKEND == "ua-parser-rs"
     with pytest.warns(RuntimeWarning, match="ua-parser-rs cannot load ua-parser's rules"):
-        fallback = _import_devices_afresh(monkeypatch)
+        assert fallback.parse_user_agent(CHROME_MAC).label == "Chrome 131 on macOS"
     assert fallback.USER_AGENT_BACKEND == "user-agents"
-    assert fallback.parse_user_agent(CHROME_MAC).label == "Chrome 131 on macOS"
+    assert fallback.parse_user_agent(SAMSUNG_PHONE).label == "Chrome 131 on Samsung SM-S911B"
+
+
+@pytest.mark.skipif(not FAST_INSTALLED, reason=NO_FAST)
+def test_the_rules_are_built_by_the_middleware_not_at_import() -> None:
+    """Importing costs nothing for the rules; making an app starts building them in a thread,
+    so the first request finds them ready."""
+    code = (
+        "import sys, time, sessionward\n"
+        "from sessionward import devices\n"
+        "assert devices._resolve is None, 'built at import'\n"
+        "sessionward.SessionMiddleware(lambda *a: None, secret_keys=['k' * 40])\n"
+        "deadline = time.monotonic() + 30\n"
+        "while devices._resolve is None and time.monotonic() < deadline:\n"
+        "    time.sleep(0.01)\n"
+        "assert devices._resolve is not None, 'never built'\n"
+        "print('ok')"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "ok", result.stderr
 
 
 @pytest.mark.skipif(not FAST_INSTALLED, reason=NO_FAST)

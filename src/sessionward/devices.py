@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import re
+import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -132,25 +133,64 @@ try:
 
     from .ua_rules import cheaper
 except ImportError:  # no ua-parser-rs (no wheel for this platform), or a ua-parser before 1.0
-    _resolve = None
+    _rust_available = False
 else:
-    try:
-        # ~0.2 s: Rust compiles them all. Rewritten so that no input costs much (`ua_rules`).
-        _resolve = _RegexResolver(cheaper(load_lazy_builtins()))
-    except Exception as error:  # a ua-parser-builtins rule the Rust regex engine rejects
-        _resolve = None
-        warnings.warn(
-            f"ua-parser-rs cannot load ua-parser's rules ({error!r}): user-agents are parsed "
-            "by user-agents instead, tens of times slower",
-            RuntimeWarning,
-            stacklevel=1,
-        )
-if _resolve is None:
+    _rust_available = True
+if not _rust_available:
     importlib.import_module("user_agents")  # compile its rules now, not on the first request
+
+# The Rust resolver takes ~0.2 s to build (it compiles every rule): not at import, which every
+# process pays, but once, by `warm_up`, which the middleware starts in a thread when the app
+# is made. A parse that comes first waits for it.
+_resolve: Any = None
+_building = threading.Lock()
+_warming = False
+
+
+def warm_up() -> None:
+    """Build the Rust resolver now, if this install has one and it is not built yet: the
+    first user-agent parse then costs what the others do. Safe to call from any thread."""
+    global _resolve
+    with _building:
+        if _resolve is not None or not _rust_available:
+            return
+        try:
+            # Rewritten so that no input costs much (`ua_rules`).
+            _resolve = _RegexResolver(cheaper(load_lazy_builtins()))
+        except Exception as error:  # a ua-parser-builtins rule the Rust regex engine rejects
+            _fall_back(error)
+
+
+def start_warm_up() -> None:
+    """`warm_up` in a daemon thread, once per process: the middleware calls it when the app
+    is made, so neither the import nor the first request pays for the rules."""
+    global _warming
+    if _warming or _resolve is not None or not _rust_available:
+        return
+    _warming = True
+    threading.Thread(target=warm_up, name="sessionward-user-agent-rules", daemon=True).start()
+
+
+def _fall_back(error: Exception) -> None:
+    global _rust_available, _read, USER_AGENT_BACKEND
+    warnings.warn(
+        f"ua-parser-rs cannot load ua-parser's rules ({error!r}): user-agents are parsed "
+        "by user-agents instead, tens of times slower",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+    _rust_available = False
+    _READERS.pop("ua-parser-rs", None)
+    USER_AGENT_BACKEND = "user-agents"
+    _read = _read_with_user_agents
+    importlib.import_module("user_agents")
 
 
 def _read_with_ua_parser(user_agent: str) -> _Read:
-    assert _resolve is not None
+    if _resolve is None:
+        warm_up()
+        if _resolve is None:  # the rules would not load: user-agents reads them instead
+            return _read_with_user_agents(user_agent)
     # Only ASCII reaches the Rust regexes, anything else as "?". One non-ASCII character (any
     # byte over 0x7F in a header, which the middleware reads as Latin-1) makes the regex crate's
     # lazy DFA give up on the rules with a Unicode \b, such as the bot list's
@@ -238,9 +278,10 @@ def _kind(user_agent: str, browser: str, os: str, os_version: str, device: str) 
 _Reader = Callable[[str], _Read]
 # Every backend this install can run, the one in use first.
 _READERS: dict[str, _Reader] = {"user-agents": _read_with_user_agents}
-if _resolve is not None:
+if _rust_available:
     _READERS = {"ua-parser-rs": _read_with_ua_parser, **_READERS}
-#: Which parser reads user-agents: "ua-parser-rs" when it loads, else "user-agents".
+#: Which parser reads user-agents: "ua-parser-rs" where it is installed and loads the rules
+#: (should it fail to, at `warm_up`, this becomes "user-agents"), else "user-agents".
 USER_AGENT_BACKEND: str = next(iter(_READERS))
 _read: _Reader = _READERS[USER_AGENT_BACKEND]
 

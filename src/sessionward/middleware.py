@@ -26,6 +26,7 @@ from .config import (
 )
 from .core import SessionCore
 from .csrf import forbidden_json, refusal
+from .devices import start_warm_up
 from .events import Events
 from .exceptions import ConfigurationError, InvalidToken, StoreUnavailable
 from .locations import Locate
@@ -103,6 +104,7 @@ class SessionMiddleware:
         )
         self.core = SessionCore(self.config)
         self.telemetry = self.config.telemetry
+        start_warm_up()  # the user-agent rules, built now in a thread, not in the first request
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
