@@ -11,6 +11,7 @@ import pytest
 import redis.asyncio as redis_asyncio
 from redis._parsers import _AsyncRESP3Parser
 from redis.asyncio.connection import Connection
+from redis.utils import HIREDIS_AVAILABLE
 
 from sessionward import CookieSigner, RedisStore, SessionRecord, UserSessions
 from sessionward.tokens import new_session_id
@@ -284,19 +285,21 @@ async def test_scripts_flushed_from_the_server_are_loaded_again(
         assert (await client.get("/session")).json() == {"a": 1, "b": 2}
 
 
-@pytest.fixture(params=["hiredis", "pure"])
+@pytest.fixture(params=["default", "pure"])
 async def either_parser(
     request: pytest.FixtureRequest, redis_url: str
 ) -> AsyncIterator[RedisStore]:
-    """A store on a client with redis-py's default parser (hiredis, here) and one on its
-    pure-Python parser, which gets the fields as one JSON string instead of an HGETALL."""
+    """A store on a client with redis-py's default parser (hiredis, where installed) and one
+    on its pure-Python parser, which gets the fields as one JSON string instead of an
+    HGETALL."""
     options: dict[str, Any] = {"connection_class": CountingConnection}
     if request.param == "pure":
         options["parser_class"] = _AsyncRESP3Parser
     pool = redis_asyncio.ConnectionPool.from_url(redis_url, **options)
     client = redis_asyncio.Redis(connection_pool=pool)
     store = RedisStore(client)
-    assert store._fields_as_json is (request.param == "pure")
+    # Without hiredis installed, redis-py's default parser is the pure-Python one too.
+    assert store._fields_as_json is (request.param == "pure" or not HIREDIS_AVAILABLE)
     yield store
     await client.aclose()
 
