@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import pytest
@@ -130,6 +131,11 @@ def test_cookie_prefixes_are_checked_in_any_case(name: str) -> None:
 )
 def test_cookies_are_spelt_as_starlette_spells_them(options: dict[str, Any]) -> None:
     """Header assertions written against Starlette's middleware keep passing."""
+    theirs_options: dict[str, Any] = {}
+    if "partitioned" in inspect.signature(StarletteSessionMiddleware).parameters:
+        theirs_options["partitioned"] = options.get("partitioned", False)
+    elif options.get("partitioned"):  # Starlette before 0.38 cannot spell it
+        pytest.skip("this Starlette's SessionMiddleware has no partitioned cookies")
     starlette = StarletteSessionMiddleware(
         _noop,
         secret_key="k",
@@ -138,7 +144,7 @@ def test_cookies_are_spelt_as_starlette_spells_them(options: dict[str, Any]) -> 
         same_site=options.get("same_site", "lax"),
         https_only=True,
         domain=options.get("domain"),
-        partitioned=options.get("partitioned", False),
+        **theirs_options,
     )
     theirs = "{name}={value}; path={path}; {max_age}{flags}".format(
         name="session",
