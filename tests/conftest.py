@@ -19,6 +19,7 @@ from hypothesis import settings
 from redis.asyncio.cluster import RedisCluster
 
 from sessionward import MemoryStore, RedisStore, Store
+from sessionward.testing import Clock as Clock  # the tests use the clock apps get
 from tests.apps import SECRET
 from tests.redis_server import (
     LocalCluster,
@@ -145,19 +146,6 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[Store]:
         await client.flushdb()
     yield RedisStore(client)
     await client.aclose()
-
-
-class Clock:
-    """A clock the tests move by hand, to reach idle and absolute deadlines without waiting."""
-
-    def __init__(self, start: float = 1_800_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture
