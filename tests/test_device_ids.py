@@ -186,7 +186,8 @@ def test_any_text_a_bearer_client_calls_its_device_hashes() -> None:
 
 @pytest.mark.parametrize("device_id", ["short", "a" * 43 + "; domain=evil", "a" * 43 + "\r\n"])
 def test_only_a_well_formed_id_goes_into_a_header(device_id: str) -> None:
-    with pytest.raises(ValueError, match="device_id"):
+    message = "device_id must come from new_device_id() or a verified token"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         device_cookie().set_cookie(device_id)
 
 
@@ -229,6 +230,17 @@ def test_the_longest_id_fits_and_one_character_more_is_refused() -> None:
     assert len(token) == 130
     assert tokens.read(token_scope(token)) == longest
     assert tokens.read(token_scope(token + "A")) is None
+
+
+def test_a_signature_over_a_malformed_id_is_refused() -> None:
+    """Only a well-formed id is ever read back, even one signed with our key and salt (by a
+    release that allowed other ids, say): it goes into headers and store keys."""
+    tokens = DeviceTokens([SECRET])
+    signer = Signer(SECRET.encode(), salt=b"sessionward.device-token", digest_method=hashlib.sha256)
+    for device_id in ("short", "a" * 43 + ";", ""):
+        signature = signer.get_signature(device_id).decode()
+        assert tokens.read(token_scope(f"{device_id}.{signature}")) is None
+        assert tokens.read(token_scope(signature)) is None  # no dot: no id at all
 
 
 @pytest.mark.parametrize("tail", ["é" * 43, "\udcff", "sig\x00"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import math
 import os
+import re
 import subprocess
 import sys
 import time
@@ -191,7 +192,8 @@ async def test_a_response_built_by_a_dependency_varies_on_the_credential(
 
 @pytest.mark.parametrize("seconds", [0, -5, math.nan, True, "300", None])
 async def test_recent_auth_checks_its_seconds_when_built(seconds: Any) -> None:
-    with pytest.raises(ValueError, match="positive number"):
+    message = f"RecentAuth(seconds) must be a positive number of seconds, not {seconds!r}"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         RecentAuth(seconds)
 
 
@@ -288,7 +290,10 @@ async def test_a_scheme_built_in_the_app_documents_and_checks_the_same(store: St
     schemes = app.openapi()["components"]["securitySchemes"]
     assert schemes["cookieAuth"]["name"] == "__Host-session"
     assert schemes["cookieAuth"]["in"] == "cookie"
-    assert "Swagger UI's Authorize cannot set a cookie" in schemes["cookieAuth"]["description"]
+    assert schemes["cookieAuth"]["description"] == (
+        "The session cookie a browser gets at sign-in. Swagger UI's Authorize cannot set a "
+        "cookie (the browser sends the one sign-in set): use bearerAuth there."
+    )
     assert schemes["bearerAuth"] == {
         "type": "http",
         "scheme": "bearer",
@@ -410,3 +415,38 @@ def _python(script: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, env=environment, check=False
     )
+
+
+async def test_a_cookie_only_scheme_built_in_the_app(store: Store) -> None:
+    # Built here, not at import (like SID_AUTH): mutmut switches a change on after import.
+    auth = SessionAuth(cookie_name="sid", bearer=False)
+    app = FastAPI()
+    app.add_middleware(
+        SessionMiddleware, store=store, secret_keys=[SECRET], cookie=CookieTransport(name="sid")
+    )
+
+    @app.post("/login")
+    async def sign_in(request: Request) -> dict[str, bool]:
+        await login(request, "ada")
+        return {"signed_in": True}
+
+    @app.get("/maybe")
+    async def maybe(session: SessionInfo | None = auth.optional_session) -> dict[str, bool]:
+        return {"signed_in": session is not None}
+
+    @app.post("/cart")
+    async def cart(request: Request) -> dict[str, bool]:
+        request.session["cart"] = [1]
+        return {"kept": True}
+
+    schemes = app.openapi()["components"]["securitySchemes"]
+    async with client_for(app) as client:
+        await client.post("/cart")  # a visitor's session, with no user in it
+        visitor = await client.get("/maybe")
+        await client.post("/login")
+        signed_in = await client.get("/maybe")
+    assert auth.bearer_scheme is None
+    assert list(schemes) == ["cookieAuth"]
+    assert app.openapi()["paths"]["/maybe"]["get"]["security"] == [{"cookieAuth": []}]
+    assert visitor.json() == {"signed_in": False}
+    assert signed_in.json() == {"signed_in": True}

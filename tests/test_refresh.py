@@ -870,3 +870,62 @@ def test_the_documented_token_request_needs_its_grant_type() -> None:
     from sessionward.fastapi import TokenRequest
 
     assert "grant_type" in TokenRequest.model_json_schema()["required"]
+
+
+async def test_token_pairs_say_why_a_refresh_is_refused(
+    store: Store, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The reasons a developer reads when a refresh is refused outside the token endpoint
+    (which answers `invalid_grant` whatever they say), and the warning a theft leaves."""
+    config = SessionConfig(
+        secret_keys=[SECRET],
+        store=store,
+        bearer=BearerTransport(BearerSigner(JWT_KEY)),
+        clock=clock,
+    )
+    pairs = TokenPairs(config)
+    with pytest.raises(InvalidGrant) as malformed:
+        await pairs.refresh("garbage")
+    with pytest.raises(InvalidGrant) as unknown:
+        await pairs.refresh(f"{new_session_id()}.{new_secret()}")
+    pair = await pairs.issue("ada", user_agent="ExampleApp/2.0")
+    with pytest.raises(InvalidGrant) as wrong_secret:  # a live session, not its family's
+        await pairs.refresh(f"{pair.refresh_token.partition('.')[0]}.{new_secret()}")
+    await pairs.refresh(pair.refresh_token, user_agent="ExampleApp/2.0")
+    clock.advance(31)
+    with caplog.at_level("WARNING", logger="sessionward"), pytest.raises(InvalidGrant) as stolen:
+        await pairs.refresh(pair.refresh_token, user_agent="ExampleApp/2.0")
+    with pytest.raises(InvalidGrant) as ended:
+        await pairs.refresh(pair.refresh_token, user_agent="ExampleApp/2.0")
+    assert str(malformed.value) == "malformed refresh token"
+    assert str(unknown.value) == str(ended.value) == str(wrong_secret.value)
+    assert str(unknown.value) == "unknown refresh token, or its session has ended"
+    assert str(stolen.value) == "a used refresh token came back: session revoked as stolen"
+    (warning,) = [r for r in caplog.records if r.name == "sessionward"]
+    session_id = pair.refresh_token.partition(".")[0]
+    assert warning.getMessage() == (
+        "sessionward: a used refresh token came back (after its grace, or after its successor "
+        f"was used too); session {session_hash(session_id)[:12]} of user 'ada' revoked as stolen"
+    )
+
+
+@pytest.mark.parametrize(("after", "replayed"), [(30.0, True), (30.001, False)])
+async def test_the_reuse_grace_ends_to_the_millisecond(
+    store: Store, clock: Clock, after: float, replayed: bool
+) -> None:
+    config = SessionConfig(
+        secret_keys=[SECRET],
+        store=store,
+        bearer=BearerTransport(BearerSigner(JWT_KEY)),
+        clock=clock,
+    )
+    pairs = TokenPairs(config)
+    pair = await pairs.issue("ada", user_agent="ExampleApp/2.0")
+    used = await pairs.refresh(pair.refresh_token, user_agent="ExampleApp/2.0")
+    clock.advance(after)
+    if replayed:
+        again = await pairs.refresh(pair.refresh_token, user_agent="ExampleApp/2.0")
+        assert again.refresh_token == used.refresh_token
+    else:
+        with pytest.raises(InvalidGrant, match="revoked as stolen"):
+            await pairs.refresh(pair.refresh_token, user_agent="ExampleApp/2.0")

@@ -93,13 +93,18 @@ class Outcome(IntEnum):
     STOLEN = 3  # used before, by someone: the session is revoked
 
 
+# `decide`'s answers that name no key (only a `REPLAYED` one says whose successor is current).
+_NO_GRANT = (Outcome.INVALID, 0)
+_THEFT = (Outcome.STOLEN, 0)
+
+
 def new_secret() -> str:
     return secrets.token_urlsafe(SECRET_BYTES)
 
 
 def secret_hash(secret: str) -> str:
     """What a record keeps of a secret. Unkeyed: 256 random bits need no key to stay unguessable."""
-    return hashlib.sha256(secret.encode("ascii")).hexdigest()
+    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def refresh_token(session_id: str, secret: str) -> str:
@@ -120,14 +125,14 @@ class RefreshKeys:
 
     def __init__(self, secret_keys: str | bytes | Sequence[str | bytes]) -> None:
         self._keys = [
-            hmac.digest(key, _SUCCESSOR_SALT, "sha256")
+            hmac.digest(key, _SUCCESSOR_SALT, hashlib.sha256)
             for key in normalise_secret_keys(secret_keys)
         ]
 
     def successor(self, secret: str, position: int = 0, salt: str = "") -> str:
         """The next secret of `secret`'s family, whose random value is `salt` (empty for a
         family started by 0.2), under the key at `position`."""
-        mac = hmac.digest(self._keys[position], (salt + secret).encode("ascii"), "sha256")
+        mac = hmac.digest(self._keys[position], (salt + secret).encode(), hashlib.sha256)
         return _base64url(mac)
 
     def successors(self, secret: str, salt: str = "") -> list[list[str]]:
@@ -156,23 +161,22 @@ def decide(
     whose successor is the current token."""
     current, parent = fields.get(REFRESH), fields.get(REFRESH_PARENT)
     if not current:
-        return Outcome.INVALID, 0
+        return _NO_GRANT
     if presented == current:
         return Outcome.ROTATED, 0
     if presented == parent:
         rotated = stored_int(fields.get(REFRESH_ROTATED))
         if rotated is None or now_ms - rotated > grace_ms:
-            return Outcome.STOLEN, 0
+            return _THEFT
         position = next((j for j, chain in enumerate(chains) if chain[0] == current), None)
-        replays = stored_int(fields.get(REFRESH_REPLAYS)) or 0
         if position is None or fields.get(REFRESH_CLIENT) != client:
-            return Outcome.INVALID, 0  # not linked by our keys, or another client: no grant
-        if replays >= MAX_GRACE_REPLAYS:
-            return Outcome.INVALID, 0
+            return _NO_GRANT  # not linked by our keys, or another client: no grant
+        if _replays(fields) >= MAX_GRACE_REPLAYS:
+            return _NO_GRANT
         return Outcome.REPLAYED, position
     if any(current in chain[1:] for chain in chains):
-        return Outcome.STOLEN, 0
-    return Outcome.INVALID, 0
+        return _THEFT
+    return _NO_GRANT
 
 
 def rotated_fields(
@@ -191,8 +195,13 @@ def rotated_fields(
 
 def replayed_fields(fields: Mapping[str, str]) -> dict[str, str]:
     """What a `REPLAYED` outcome writes: one more replay of the last rotation."""
-    return {REFRESH_REPLAYS: str((stored_int(fields.get(REFRESH_REPLAYS)) or 0) + 1)}
+    return {REFRESH_REPLAYS: str(_replays(fields) + 1)}
+
+
+def _replays(fields: Mapping[str, str]) -> int:
+    """How many times the last rotation has been replayed (none where a record never said)."""
+    return stored_int(fields.get(REFRESH_REPLAYS)) or 0
 
 
 def _base64url(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()

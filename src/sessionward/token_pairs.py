@@ -138,7 +138,7 @@ class TokenPairs:
         `Device-Token` names, else its user-agent. A hash: the record never holds a device id."""
         device = self.config.device_tokens.read(client.scope)
         if device is not None:
-            return "d:" + hashlib.sha256(device.encode("ascii")).hexdigest()[:32]
+            return "d:" + hashlib.sha256(device.encode()).hexdigest()[:32]
         return "u:" + client.agent_hash
 
     async def _revoked_as_stolen(self, key: str, fields: Mapping[str, str]) -> None:
