@@ -130,8 +130,6 @@ def _user_agents_kind(parsed: Any) -> DeviceKind:
 try:
     from ua_parser import Domain, load_lazy_builtins
     from ua_parser.regex import Resolver as _RegexResolver
-
-    from .ua_rules import cheaper
 except ImportError:  # no ua-parser-rs (no wheel for this platform), or a ua-parser before 1.0
     _rust_available = False
 else:
@@ -155,6 +153,8 @@ def warm_up() -> None:
         if _resolve is not None or not _rust_available:
             return
         try:
+            from .ua_rules import cheaper  # here, in the warm-up thread: its regexes compile
+
             # Rewritten so that no input costs much (`ua_rules`).
             _resolve = _RegexResolver(cheaper(load_lazy_builtins()))
         except Exception as error:  # a ua-parser-builtins rule the Rust regex engine rejects

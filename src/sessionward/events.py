@@ -11,12 +11,12 @@ import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Literal
-
-from redis.asyncio import Redis, RedisCluster
-from redis.exceptions import RedisError
+from typing import TYPE_CHECKING, Literal
 
 from .exceptions import ConfigurationError
+
+if TYPE_CHECKING:  # redis-py is imported by the app that hands us a client, not by us
+    from redis.asyncio import Redis, RedisCluster
 
 logger = logging.getLogger("sessionward")
 
@@ -76,6 +76,22 @@ class Events:
         self.channel = channel
         self.timeout = timeout
 
+    @property
+    def redis(self) -> Redis | RedisCluster | None:
+        """The client events are published with, if any."""
+        return self._redis
+
+    @redis.setter
+    def redis(self, client: Redis | RedisCluster | None) -> None:
+        self._redis = client
+        # What a publish may raise without failing the request: looked up here, once, so
+        # that an app without a Redis client never imports redis-py for it.
+        self._publish_errors: tuple[type[BaseException], ...] = (asyncio.TimeoutError,)
+        if client is not None:
+            from redis.exceptions import RedisError
+
+            self._publish_errors = (RedisError, asyncio.TimeoutError)
+
     def listen(self, listener: Listener) -> Listener:
         """Register a listener; usable as a decorator."""
         self.listeners.append(listener)
@@ -97,12 +113,11 @@ class Events:
                 logger.exception(
                     "sessionward: event listener %r failed on %s", listener, event.type
                 )
-        if self.redis is not None:
+        redis = self._redis
+        if redis is not None:
             try:
-                await asyncio.wait_for(
-                    self.redis.publish(self.channel, event.to_json()), self.timeout
-                )
-            except (RedisError, asyncio.TimeoutError) as exc:
+                await asyncio.wait_for(redis.publish(self.channel, event.to_json()), self.timeout)
+            except self._publish_errors as exc:
                 logger.error(
                     "sessionward: could not publish %s %s: %s",
                     event.type,

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from starlette.types import Scope
 
-from .bearer import BearerSigner
 from .exceptions import ConfigurationError
 from .refresh import DEFAULT_ACCESS_LIFETIME, DEFAULT_REUSE_GRACE
 from .tokens import MAX_TOKEN_LENGTH
+
+if TYPE_CHECKING:  # a cookie-only app never imports PyJWT and cryptography
+    from .bearer import BearerSigner
 
 SameSite = Literal["lax", "strict", "none"]
 _COOKIE_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")

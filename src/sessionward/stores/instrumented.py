@@ -9,6 +9,7 @@ does not. Other stores are timed and traced like Redis, without `db.system.name`
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Awaitable, Collection, Mapping, Sequence
 from time import perf_counter
 from typing import Any, TypeVar
@@ -17,7 +18,6 @@ from ..exceptions import StoreUnavailable
 from ..telemetry import Telemetry
 from .base import DeviceEntry, Store
 from .memory import MemoryStore
-from .redis import RedisStore
 
 T = TypeVar("T")
 _HIT, _MISS = ("hit",), ("miss",)
@@ -44,7 +44,7 @@ class InstrumentedStore:
         self.wrapped = wrapped
         self.telemetry = telemetry
         self._timed = not isinstance(wrapped, MemoryStore)
-        system = {"db.system.name": "redis"} if isinstance(wrapped, RedisStore) else {}
+        system = {"db.system.name": "redis"} if _is_redis_store(wrapped) else {}
         self._attributes = {op: {"db.operation.name": op, **system} for op in _OPERATIONS}
 
     def __getattr__(self, name: str) -> Any:
@@ -194,3 +194,10 @@ class InstrumentedStore:
         if isinstance(exc, StoreUnavailable):
             self.telemetry.store_errors.add((operation, error_type))
         return error_type
+
+
+def _is_redis_store(store: Store) -> bool:
+    """Whether `store` is a `RedisStore`, without importing redis-py to find out: if its
+    module was never imported, no store can be one."""
+    module = sys.modules.get(f"{__package__}.redis")
+    return module is not None and isinstance(store, module.RedisStore)
