@@ -303,3 +303,38 @@ async def test_the_fastapi_example_with_its_own_cookie_name_guards_its_routes() 
     assert visitor.status_code == 401
     assert visitor.headers["www-authenticate"] == 'Cookie cookie-name="sid"'
     assert app.openapi()["components"]["securitySchemes"]["cookieAuth"]["name"] == "sid"
+
+
+@pytest.mark.anyio
+async def test_the_fastapi_dependencies_example_guards_its_routes() -> None:
+    source = only(blocks_of("getting-started.md"), "from sessionward.fastapi import", "RecentAuth")
+    app = run_block(source, "getting-started.md")["app"]
+    async with client_for(app) as client:
+        visitor = await client.get("/me")
+        stranger = await client.get("/hello")
+        await client.post("/login")
+        me = await client.get("/me")
+        hello = await client.get("/hello")
+        email = await client.put("/email")
+        password = await client.put("/password")
+    assert visitor.status_code == 401
+    assert visitor.json() == {"detail": "not_signed_in"}
+    assert visitor.headers["www-authenticate"] == 'Cookie cookie-name="__Host-session"'
+    assert stranger.json() == {"hello": "stranger"}
+    assert me.json()["user"] == "u-1"
+    assert hello.json() == {"hello": "u-1"}
+    assert email.json() == {"changed_for": "u-1"}
+    assert password.status_code == 200
+    assert "bearerAuth" in app.openapi()["components"]["securitySchemes"]
+
+
+@pytest.mark.anyio
+async def test_the_token_pair_example_signs_in_and_refreshes() -> None:
+    source = only(blocks_of("bearer.md"), "install_id", "token_routes")
+    app = run_block(source, "bearer.md")["app"]
+    async with client_for(app) as api:
+        pair = (await api.post("/api/login", json={"user": "ada", "install_id": "i-1"})).json()
+        body = {"grant_type": "refresh_token", "refresh_token": pair["refresh_token"]}
+        nxt = (await api.post("/token/refresh", data=body)).json()
+    assert pair["expires_in"] == 900
+    assert nxt["refresh_token"] != pair["refresh_token"]
