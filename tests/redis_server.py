@@ -2,7 +2,7 @@
 
 `start_server()` gives one standalone server; `start_cluster()` gives a real three-primary
 Redis Cluster, so the cluster tests exercise slot routing, not a mock of it; `start_sentinel()`
-gives a Sentinel watching a server, so the README's Sentinel set-up is run, not just read.
+gives a Sentinel watching a server, so the docs' Sentinel set-up is run, not just read.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ param. These tests prove the cluster is really used (sessions spread over every 
 that a user's index and sessions on different nodes still list and revoke, how many round
 trips each step costs when a pipeline fans out to several nodes, and that resharding,
 uncovered slots, dead nodes and lost scripts give working requests or 503s, never 500s.
-The README's cluster and Sentinel set-ups run here too, against real servers.
+The operations page's cluster and Sentinel set-ups run here too, against real servers.
 """
 
 from __future__ import annotations
@@ -289,7 +289,7 @@ def own_cluster() -> Iterator[LocalCluster]:
 
 
 def quick_store(url: str) -> RedisStore:
-    """A store configured as the README recommends: short timeouts and one retry."""
+    """A store configured as the operations page recommends: short timeouts and one retry."""
     client = RedisCluster.from_url(
         url,
         socket_timeout=0.5,
@@ -385,23 +385,21 @@ async def test_a_cluster_with_no_reachable_node_gives_503() -> None:
     await store.aclose()
 
 
-def readme_example(marker: str) -> str:
-    """The ```py block of the README's "Redis Cluster and Sentinel" section containing `marker`.
-
-    Those blocks are ```py, not ```python, because tests/test_readme.py runs the latter with
-    no servers; this test runs them with the placeholder addresses pointed at real ones.
-    """
-    readme = (ROOT / "README.md").read_text()
-    section = readme.split("### Redis Cluster and Sentinel", 1)[1].split("\n## ", 1)[0]
-    blocks: list[str] = re.findall(r"```py\n(.*?)```", section, re.DOTALL)
+def docs_example(marker: str) -> str:
+    """The block of the operations page's Redis Cluster and Sentinel sections containing
+    `marker`. tests/test_docs.py runs it with no servers (only building the clients); this
+    runs it with the placeholder addresses pointed at real ones."""
+    page = (ROOT / "docs" / "operations.md").read_text()
+    section = page.split("### Redis Cluster", 1)[1].split("\n## ", 1)[0]
+    blocks: list[str] = re.findall(r"```py(?:thon)?\n(.*?)```", section, re.DOTALL)
     (block,) = [block for block in blocks if marker in block]
     return block
 
 
 def run_with(block: str, placeholder: str, real: str) -> dict[str, Any]:
-    assert placeholder in block, f"the README example no longer contains {placeholder}"
-    namespace: dict[str, Any] = {"__name__": "readme_example"}
-    exec(compile(block.replace(placeholder, real), "README.md", "exec"), namespace)
+    assert placeholder in block, f"the docs' example no longer contains {placeholder}"
+    namespace: dict[str, Any] = {"__name__": "docs_example"}
+    exec(compile(block.replace(placeholder, real), "docs/operations.md", "exec"), namespace)
     return namespace
 
 
@@ -413,17 +411,17 @@ async def keeps_a_session(store: RedisStore) -> None:
         assert len((await client.get("/account/sessions")).json()) == 1
 
 
-async def test_the_readme_cluster_example_works(
+async def test_the_docs_cluster_example_works(
     redis_cluster_url: str, redis_cluster_client: RedisCluster
 ) -> None:
-    block = readme_example("RedisCluster.from_url")
+    block = docs_example("RedisCluster.from_url")
     store = run_with(block, '"redis://10.0.0.5:7000/0"', repr(redis_cluster_url))["store"]
     assert isinstance(store.client, RedisCluster)
     await keeps_a_session(store)
     await store.aclose()
 
 
-async def test_the_readme_sentinel_example_works() -> None:
+async def test_the_docs_sentinel_example_works() -> None:
     try:
         primary = start_server()
         sentinel = start_sentinel(primary.port)
@@ -432,7 +430,7 @@ async def test_the_readme_sentinel_example_works() -> None:
             pytest.fail(f"the Sentinel test needs redis-server: {exc}")
         pytest.skip(f"the Sentinel test needs redis-server: {exc}")
     try:
-        block = readme_example("Sentinel(")
+        block = docs_example("Sentinel(")
         placeholder = '[("10.0.0.7", 26379), ("10.0.0.8", 26379), ("10.0.0.9", 26379)]'
         namespace = run_with(block, placeholder, f'[("127.0.0.1", {sentinel.port})]')
         store = namespace["store"]
