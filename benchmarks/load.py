@@ -1,16 +1,26 @@
-"""Load and soak: examples/app.py under uvicorn with Redis, driven by many cookie-jar clients.
+"""Load, side by side: the same Starlette app under uvicorn with four session layers.
 
-    python benchmarks/load.py                  # 60 s, 50 users with 2 devices each
-    python benchmarks/load.py --seconds 10 --users 10
+    python benchmarks/load.py                            # every scenario and case, 20 s each
+    python benchmarks/load.py --scenario read-mostly --seconds 30 --users 50
+    python benchmarks/load.py --workers 2                # two uvicorn workers, one Redis
+    python benchmarks/load.py --fault restart            # Redis stopped and restarted mid-load
+    python benchmarks/load.py --fault pause              # Redis paused (SIGSTOP) for 2 s
 
-Each simulated user has two devices (two cookie jars). In a loop each device signs in, reads
-and writes its session and lists its devices; now and then the first device signs the other
-out ("sign out all other devices"), and the second signs in again. Everything runs on loopback:
-a redis-server and the app are started here (or REDIS_URL is used) and stopped by pid.
+The app is `benchmarks/load_app.py` (no password hashing in its sign-in); the cases are no
+session middleware, Starlette's cookie `SessionMiddleware`, starsessions on Redis and
+sessionward on Redis, run one after the other against one redis-server started here (or
+`REDIS_URL`), flushed between cells. Each simulated user has two devices (cookie jars) that
+loop over the scenario's steps until the deadline:
 
-Afterwards it checks that every device's last acknowledged write is still in its session (no
-lost data) and that Redis holds no key without a TTL, then prints requests/s, p50/p99 latency
-and errors. The request loops are bounded by --seconds and stop by themselves.
+- read-mostly: nine reads for each write; every read checks the last acknowledged write;
+- write-heavy: every request writes;
+- churn: sign in, read, list the devices (where the layer has a list), sign out.
+
+A cell reports requests/s and p50/p99 latency, errors by kind, acknowledged writes that came
+back different or missing (checked while it runs and once more at the end), and Redis keys
+left without a TTL. With `--fault`, only sessionward runs, and the report adds the answers
+given while Redis was away and how long after its return the last error came. Everything runs
+on loopback; the loops stop at their deadline.
 """
 
 from __future__ import annotations
@@ -22,7 +32,6 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,34 +41,40 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from load_faults import FAULTS, Fault, run_fault  # noqa: E402
+
 from tests.redis_server import RedisServer, free_port, start_server  # noqa: E402
 
-SECRET = "load-test-secret-key-0123456789abcdef"
+CASES = ("none", "starlette", "starsessions", "sessionward")
+SCENARIOS = ("read-mostly", "write-heavy", "churn")
+REDIS_CASES = ("starsessions", "sessionward")
 
 
 @dataclass
 class Tally:
     latencies: list[float] = field(default_factory=list)
     errors: dict[str, int] = field(default_factory=dict)
+    error_times: list[float] = field(default_factory=list)
+    lost: int = 0
 
     def error(self, kind: str) -> None:
         self.errors[kind] = self.errors.get(kind, 0) + 1
-
-    def check(self, held: bool, kind: str) -> None:
-        if not held:
-            self.error(kind)
+        self.error_times.append(time.monotonic())
 
 
 @dataclass
 class Device:
     client: httpx.AsyncClient
-    written: int | None = None  # the last value the server acknowledged
+    written: int | None = None  # the last counter the server acknowledged
+    signed_in: bool = False
 
 
-async def timed(tally: Tally, request: Awaitable[httpx.Response]) -> httpx.Response | None:
+async def timed(
+    tally: Tally, method: str, device: Device, path: str, body: object = None
+) -> httpx.Response | None:
     started = time.perf_counter()
     try:
-        response = await request
+        response = await device.client.request(method, path, json=body)
     except httpx.HTTPError as exc:
         tally.error(type(exc).__name__)
         return None
@@ -69,66 +84,112 @@ async def timed(tally: Tally, request: Awaitable[httpx.Response]) -> httpx.Respo
     return response
 
 
-async def device_step(device: Device, name: str, step: int, tally: Tally) -> None:
-    client = device.client
-    if device.written is None:
-        form = {"name": name, "password": f"{name} password", "remember": "on"}
-        origin = {"origin": str(client.base_url).rstrip("/")}
-        await timed(tally, client.post("/login", data=form, headers=origin))
-    read = await timed(tally, client.get("/session"))
-    acknowledged = device.written
-    if read is not None and read.status_code == 200 and acknowledged is not None:
-        tally.check(read.json().get("counter") == acknowledged, "lost write")
-    written = await timed(tally, client.post("/session", json={"counter": step}))
-    if written is not None and written.status_code == 200:
-        device.written = step
-    await timed(tally, client.get("/account/sessions"))
+async def check_read(tally: Tally, device: Device) -> None:
+    response = await timed(tally, "GET", device, "/session")
+    if response is None or response.status_code != 200 or device.written is None:
+        return
+    if response.json().get("counter") != device.written:
+        tally.lost += 1
 
 
-async def user_loop(base_url: str, name: str, deadline: float, tally: Tally) -> list[Device]:
-    origin = {"origin": base_url}
+async def write(tally: Tally, device: Device, value: int) -> None:
+    response = await timed(tally, "POST", device, "/session", body={"counter": value})
+    if response is not None and response.status_code == 200:
+        device.written = value
+
+
+async def step(scenario: str, case: str, device: Device, user: str, n: int, tally: Tally) -> None:
+    if scenario == "churn":
+        await timed(tally, "POST", device, "/login", body={"user": user})
+        await timed(tally, "GET", device, "/session")
+        if case == "sessionward":
+            await timed(tally, "GET", device, "/account/sessions")
+        await timed(tally, "POST", device, "/logout")
+        return
+    if not device.signed_in:
+        response = await timed(tally, "POST", device, "/login", body={"user": user})
+        device.signed_in = response is not None and response.status_code == 200
+    if scenario == "write-heavy" or n % 10 == 0:
+        await write(tally, device, n)
+    else:
+        await check_read(tally, device)
+
+
+async def user_loop(
+    base_url: str, scenario: str, case: str, user: str, deadline: float, tally: Tally
+) -> list[Device]:
     devices = [Device(httpx.AsyncClient(base_url=base_url, timeout=10)) for _ in range(2)]
-    step = 0
+    n = 0
     while time.monotonic() < deadline:
-        step += 1
+        n += 1
         for device in devices:
-            await device_step(device, name, step, tally)
-        if step % 10 == 0:  # sign the second device out; it signs in again next step
-            await timed(tally, devices[0].client.delete("/account/sessions", headers=origin))
-            devices[1].written = None
-            devices[1].client.cookies.clear()
+            await step(scenario, case, device, user, n, tally)
     return devices
 
 
-async def verify(devices: list[Device], tally: Tally) -> None:
+async def final_check(devices: list[Device], tally: Tally) -> None:
     for device in devices:
-        if device.written is None:
-            continue
-        response = await device.client.get("/session")
-        if response.json().get("counter") != device.written:
-            tally.error("lost write (final check)")
+        if device.written is not None:
+            response = await device.client.get("/session")
+            if response.status_code != 200 or response.json().get("counter") != device.written:
+                tally.lost += 1
         await device.client.aclose()
 
 
-def keys_without_ttl(url: str) -> int:
-    with redis.Redis.from_url(url) as client:
-        return sum(1 for key in client.scan_iter(count=1000) if client.ttl(key) == -1)
+@dataclass
+class Cell:
+    case: str
+    scenario: str
+    workers: int
+    tally: Tally
+    elapsed: float
+    without_ttl: int | None
+    fault: Fault | None = None
+
+    def row(self) -> str:
+        latencies = sorted(self.tally.latencies)
+        q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
+        errors = sum(self.tally.errors.values())
+        ttl = "-" if self.without_ttl is None else str(self.without_ttl)
+        lost = "-" if self.case == "none" else str(self.tally.lost)  # it keeps nothing
+        return (
+            f"| {self.scenario} | {self.case} | {self.workers} "
+            f"| {len(latencies) / self.elapsed:,.0f} | {q[49] * 1000:.1f} | {q[98] * 1000:.1f} "
+            f"| {errors} | {lost} | {ttl} |"
+        )
 
 
-def start_app(redis_url: str, port: int) -> subprocess.Popen[bytes]:
-    environment = {**os.environ, "SESSIONWARD_SECRET_KEYS": SECRET, "REDIS_URL": redis_url}
-    # Plain http on loopback: httpx, unlike a browser, keeps Secure cookies to https.
-    environment.update(HOST="127.0.0.1", PORT=str(port), SESSIONWARD_COOKIE_SECURE="false")
-    return subprocess.Popen(
-        [sys.executable, str(ROOT / "examples" / "app.py")],
-        env=environment,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+async def drive(
+    base_url: str, scenario: str, case: str, users: int, seconds: float, fault: Fault | None
+) -> tuple[Tally, float]:
+    tally = Tally()
+    started = time.monotonic()
+    loops = asyncio.gather(
+        *(
+            user_loop(base_url, scenario, case, f"user-{n}", started + seconds, tally)
+            for n in range(users)
+        )
     )
+    if fault is not None:
+        groups, _ = await asyncio.gather(loops, run_fault(fault, seconds))
+    else:
+        groups = await loops
+    elapsed = time.monotonic() - started
+    await final_check([device for group in groups for device in group], tally)
+    return tally, elapsed
+
+
+def start_app(case: str, redis_url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "uvicorn", "load_app:create_app", "--factory"]
+    command += ["--app-dir", str(ROOT / "benchmarks"), "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--workers", str(workers), "--log-level", "warning"]
+    command += ["--no-access-log"]
+    environment = {**os.environ, "LOAD_CASE": case, "REDIS_URL": redis_url}
+    return subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL)
 
 
 def wait_until_up(base_url: str, app: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 30
     while True:
         try:
             httpx.get(base_url + "/session", timeout=1)
@@ -139,51 +200,79 @@ def wait_until_up(base_url: str, app: subprocess.Popen[bytes]) -> None:
             time.sleep(0.05)
 
 
-async def drive(base_url: str, users: int, seconds: float) -> tuple[Tally, float, list[Device]]:
-    tally = Tally()
-    started = time.monotonic()
-    results = await asyncio.gather(
-        *(user_loop(base_url, f"user-{n}", started + seconds, tally) for n in range(users))
+def keys_without_ttl(url: str) -> int:
+    with redis.Redis.from_url(url) as client:
+        return sum(1 for key in client.scan_iter(count=1000) if client.ttl(key) == -1)
+
+
+def run_cell(
+    options: argparse.Namespace,
+    server: RedisServer | None,
+    redis_url: str,
+    case: str,
+    scenario: str,
+) -> Cell:
+    with redis.Redis.from_url(redis_url) as client:
+        client.flushdb()
+    port = free_port()
+    app = start_app(case, redis_url, port, options.workers)
+    base_url = f"http://127.0.0.1:{port}"
+    fault = Fault(options.fault, server, time.monotonic) if options.fault else None
+    try:
+        wait_until_up(base_url, app)
+        tally, elapsed = asyncio.run(
+            drive(base_url, scenario, case, options.users, options.seconds, fault)
+        )
+    finally:
+        app.terminate()
+        app.wait(timeout=15)
+    without_ttl = keys_without_ttl(redis_url) if case in REDIS_CASES else None
+    return Cell(case, scenario, options.workers, tally, elapsed, without_ttl, fault)
+
+
+def print_cells(cells: list[Cell], options: argparse.Namespace) -> None:
+    print(f"\n{options.users} users x 2 devices, {options.seconds:.0f} s per cell")
+    print(
+        "\n| scenario | case | workers | requests/s | p50 ms | p99 ms | errors | lost writes "
+        "| keys without TTL |"
     )
-    elapsed = time.monotonic() - started
-    devices = [device for group in results for device in group]
-    await verify(devices, tally)
-    return tally, elapsed, devices
-
-
-def report(tally: Tally, elapsed: float, users: int, without_ttl: int) -> None:
-    latencies = sorted(tally.latencies)
-    quantiles = statistics.quantiles(latencies, n=100)
-    print(f"users: {users} x 2 devices, {elapsed:.1f} s, {len(latencies)} requests")
-    print(f"throughput: {len(latencies) / elapsed:.0f} requests/s")
-    print(f"latency: p50 {quantiles[49] * 1000:.1f} ms, p99 {quantiles[98] * 1000:.1f} ms")
-    print(f"errors: {sum(tally.errors.values())} {tally.errors or ''}")
-    print(f"Redis keys without a TTL: {without_ttl}")
+    print("| --- | --- | --: | --: | --: | --: | --: | --: | --: |")
+    for cell in cells:
+        print(cell.row())
+    for cell in cells:
+        if cell.tally.errors:
+            print(f"{cell.scenario}/{cell.case} errors: {cell.tally.errors}")
+        if cell.fault is not None:
+            print(
+                cell.fault.summary(cell.tally.error_times, max(cell.tally.latencies, default=0.0))
+            )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--users", type=int, default=25)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--scenario", choices=SCENARIOS, action="append")
+    parser.add_argument("--case", choices=CASES, action="append")
+    parser.add_argument("--fault", choices=FAULTS)
     options = parser.parse_args()
+    cases = ["sessionward"] if options.fault else options.case or list(CASES)
     server: RedisServer | None = None
     redis_url = os.environ.get("REDIS_URL")
-    if redis_url is None:
+    if redis_url is None or options.fault:
         server = start_server()
         redis_url = server.url
-    port = free_port()
-    app = start_app(redis_url, port)
-    base_url = f"http://127.0.0.1:{port}"
+    cells: list[Cell] = []
     try:
-        wait_until_up(base_url, app)
-        tally, elapsed, _ = asyncio.run(drive(base_url, options.users, options.seconds))
-        report(tally, elapsed, options.users, keys_without_ttl(redis_url))
+        for scenario in options.scenario or list(SCENARIOS):
+            for case in cases:
+                cells.append(run_cell(options, server, redis_url, case, scenario))
     finally:
-        app.terminate()
-        app.wait(timeout=10)
         if server is not None:
-            server.stop()
-    if tally.errors:
+            server.remove()
+    print_cells(cells, options)
+    if any((cell.tally.lost and cell.case != "none") or cell.without_ttl for cell in cells):
         sys.exit(1)
 
 
