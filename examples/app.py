@@ -20,6 +20,7 @@ Configuration comes from the environment so the file deploys unchanged:
     SESSIONWARD_TRUSTED_PROXIES  comma-separated CIDRs whose X-Forwarded-For is believed
     SESSIONWARD_LOCATION_HEADER  a header a trusted proxy writes the client's place in, such
                               as Cloudflare's "cf-ipcountry"; read only from those proxies
+    SESSIONWARD_ADMINS        comma-separated names the demo lets see /admin (default "admin")
     HOST, PORT                where `python examples/app.py` listens (127.0.0.1:8000)
 """
 
@@ -35,7 +36,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
@@ -47,6 +48,7 @@ from starlette.routing import Mount, Route
 from sessionward import (
     ConfigurationError,
     CookieTransport,
+    Device,
     Events,
     MemoryStore,
     RedisStore,
@@ -63,6 +65,13 @@ from sessionward import (
 )
 from sessionward.auth import session_config
 from sessionward.locations import header_locator
+
+if TYPE_CHECKING or not __package__:  # run as a script (and how mypy reads it)
+    if os.path.dirname(os.path.abspath(__file__)) not in sys.path:  # runpy.run_path(...)
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from admin_page import admin_routes
+else:  # imported as `examples.app`, as the tests do
+    from .admin_page import admin_routes
 
 RECENT_AUTH = 300  # seconds after a sign-in or password check that other devices may be ended
 ACTIVE_NOW = timedelta(minutes=2)
@@ -320,9 +329,20 @@ def _device(info: SessionInfo, now: datetime) -> str:
         f'<li{" class=this" if info.current else ""} data-id="{info.public_id}">'
         f'<span class="glyph" role="img" aria-label="{kind}" title="{kind}">{GLYPHS[kind]}</span>'
         f'<div class="grow"><b class="label">{html.escape(label)}</b>{badges}'
+        f"{_hinted(info.device)}"
         f'<div class="meta">{_where(info.location, info.ip)} · '
         f"{_time(info.last_seen_at, seen)}</div></div>{button}</li>"
     )
+
+
+def _hinted(device: Device | None) -> str:
+    """What Chromium's client hints added: the platform version and the form factor."""
+    if device is None or not (device.platform_version or device.form_factor):
+        return ""
+    platform = f"{device.os or 'Platform'} {device.platform_version or ''}".strip()
+    parts = [platform if device.platform_version else None, device.form_factor]
+    shown = " · ".join(part for part in parts if part)
+    return f'<div class="meta hints">{html.escape(shown)}</div>'
 
 
 def _where(location: str | None, ip: str | None) -> str:
@@ -433,6 +453,7 @@ def create_app(
             Route("/confirm", account.confirm, methods=["POST"]),
             Route("/devices", account.devices),
             Mount("/account", routes=device_routes(recent_auth=RECENT_AUTH)),
+            Mount("/admin", routes=admin_routes(environ, page)),  # examples/admin_page.py
             Route("/session", read_session, methods=["GET"]),
             Route("/session", merge_session, methods=["POST"]),
             Route("/session", clear_session, methods=["DELETE"]),

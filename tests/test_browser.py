@@ -22,6 +22,29 @@ PHONE_AGENT = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
     "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
 )
+WINDOWS_AGENT = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+)
+# What Chrome 131 on Windows 11 says of itself in its client hints (DevTools' UserAgentMetadata).
+WINDOWS_11_METADATA = {
+    "brands": [
+        {"brand": "Google Chrome", "version": "131"},
+        {"brand": "Chromium", "version": "131"},
+        {"brand": "Not_A Brand", "version": "24"},
+    ],
+    "fullVersionList": [
+        {"brand": "Google Chrome", "version": "131.0.6778.86"},
+        {"brand": "Chromium", "version": "131.0.6778.86"},
+        {"brand": "Not_A Brand", "version": "24.0.0.0"},
+    ],
+    "platform": "Windows",
+    "platformVersion": "15.0.0",
+    "architecture": "x86",
+    "model": "",
+    "mobile": False,
+    "formFactors": ["Desktop"],
+}
 # This machine has no network beyond loopback: keep Chromium from reaching out.
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -34,7 +57,7 @@ CHROMIUM_ARGS = [
 ]
 
 try:
-    from playwright.sync_api import Browser, Page, sync_playwright
+    from playwright.sync_api import Browser, Page, Request, sync_playwright
 except ImportError:  # pragma: no cover - dev extra not installed
     sync_playwright = None  # type: ignore[assignment]
 
@@ -167,4 +190,37 @@ def test_keep_me_signed_in_decides_whether_the_cookie_outlives_the_browser(
         assert cookie["expires"] > time.time() + 29 * 24 * 3600
     else:
         assert cookie["expires"] == -1  # a session cookie: gone when the browser closes
+    context.close()
+
+
+def test_the_sign_in_carries_the_client_hints_the_login_page_asked_for(
+    chromium: Browser, served_example: str
+) -> None:
+    """Chromium on Linux says "Linux" and no version: DevTools makes it a Chrome on Windows 11,
+    whose hints the device list must read ("Windows 11", from platform version 15.0.0)."""
+    context = chromium.new_context()
+    page = context.new_page()
+    devtools = context.new_cdp_session(page)
+    devtools.send(
+        "Emulation.setUserAgentOverride",
+        {"userAgent": WINDOWS_AGENT, "userAgentMetadata": WINDOWS_11_METADATA},
+    )
+    posts: list[Request] = []
+    page.on("request", lambda request: posts.append(request) if request.method == "POST" else None)
+    login_page = page.goto(served_example + "/login")
+    assert login_page is not None
+    assert "Sec-CH-UA-Platform-Version" in login_page.headers["accept-ch"]
+    sign_in(page, served_example, "ada")
+
+    (sign_in_post,) = [post for post in posts if post.url == served_example + "/login"]
+    sent = sign_in_post.all_headers()
+    assert sent["sec-ch-ua-platform-version"] == '"15.0.0"'
+    assert sent["sec-ch-ua-form-factors"] == '"Desktop"'
+    this_device = page.locator("#devices li.this")
+    assert "Chrome 131 on Windows 11" in this_device.inner_text()
+    assert "Windows 15.0.0 · Desktop" in this_device.locator(".hints").inner_text()
+    listed = context.request.get(served_example + "/account/sessions").json()
+    device = listed["sessions"][0]["device"]
+    assert (device["platform_version"], device["form_factor"]) == ("15.0.0", "Desktop")
+    assert (device["os"], device["os_version"]) == ("Windows", "11")
     context.close()

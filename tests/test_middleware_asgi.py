@@ -297,8 +297,9 @@ async def test_a_store_failure_inside_the_handler_is_a_503() -> None:
 
 def test_user_agents_are_cut_before_they_are_fingerprinted() -> None:
     huge = b"Mozilla/5.0 " + b"x" * 60_000
-    scope = {"type": "http", "headers": [(b"user-agent", huge)]}
-    assert len(_user_agent(scope)) == MAX_USER_AGENT_CHARS
+    agent, hints = _user_agent([(b"user-agent", huge)])
+    assert len(agent) == MAX_USER_AGENT_CHARS
+    assert hints is None
 
 
 def test_a_list_stored_before_accept_and_changed_after_is_saved(fresh_store: Store) -> None:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what type checkers and editors see; at run time, `__getattr__` below
     from .addresses import TrustedProxies
+    from .admin import AdminSessions, SessionPage
     from .auth import (
         AccessToken,
         get_session,
@@ -58,6 +59,7 @@ if TYPE_CHECKING:  # what type checkers and editors see; at run time, `__getattr
 
 __all__ = [
     "AccessToken",
+    "AdminSessions",
     "BearerClaims",
     "BearerSigner",
     "BearerTransport",
@@ -81,6 +83,7 @@ __all__ = [
     "SessionEvent",
     "SessionInfo",
     "SessionMiddleware",
+    "SessionPage",
     "SessionRecord",
     "SessionwardError",
     "Store",
@@ -110,6 +113,7 @@ __all__ = [
 # (tests/test_imports.py checks that the two agree, and that every name resolves).
 _HOMES = {
     "TrustedProxies": "addresses",
+    **dict.fromkeys(["AdminSessions", "SessionPage"], "admin"),
     **dict.fromkeys(
         [
             "AccessToken",

@@ -55,6 +55,11 @@ class Device:
     model: str | None
     kind: DeviceKind
     label: str
+    # From User-Agent Client Hints (`client_hints`), which Chromium browsers send: the
+    # platform version as sent ("15.0.0" on Windows 11, whose `os_version` is "11") and the
+    # form factor ("Desktop", "Mobile", "Tablet", "XR", ...).
+    platform_version: str | None = None
+    form_factor: str | None = None
 
     def to_dict(self) -> dict[str, str | None]:
         return asdict(self)
@@ -213,6 +218,24 @@ def _read_with_ua_parser(user_agent: str) -> _Read:
     )
 
 
+def device_of(user_agent: str) -> tuple[str | None, str | None, str | None]:
+    """The device family, brand and model a user-agent names, by the device rules alone: not
+    cached, and `(None, None, None)` where the rules fail. `client_hints` reads a model with it.
+    """
+    try:
+        if _read is _read_with_ua_parser and _resolve is not None:
+            device = _resolve(user_agent, Domain.DEVICE).device
+            if device is None:
+                return None, None, None
+            family, brand, model = device.family, device.brand, device.model
+        else:
+            read = _read(user_agent)
+            family, brand, model = read.device, read.brand, read.model
+    except Exception:
+        return None, None, None
+    return _known(untrusted(family)), untrusted(brand), untrusted(model)
+
+
 def _version(*parts: str | None) -> tuple[str, ...]:
     """As user-agents has it: numbers as numbers ("08" is "8"), anything else as it is."""
     return tuple(str(int(part)) if part.isdecimal() else part for part in parts if part)
@@ -293,7 +316,7 @@ _MARKUP = re.compile(r"<[^>]*>?")
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f<>\"'`&\u200b-\u200f\u2028-\u202e\u2066-\u2069]")
 
 
-def _untrusted(text: str | None) -> str | None:
+def untrusted(text: str | None) -> str | None:
     """Parsed text without markup or invisible characters; `None` if nothing is left."""
     if text is None:
         return None
@@ -302,16 +325,16 @@ def _untrusted(text: str | None) -> str | None:
 
 def _cleaned(read: _Read) -> _Read:
     def version(parts: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(clean for part in parts if (clean := _untrusted(part)))
+        return tuple(clean for part in parts if (clean := untrusted(part)))
 
     return read._replace(
-        browser=_untrusted(read.browser) or "Other",
+        browser=untrusted(read.browser) or "Other",
         browser_version=version(read.browser_version),
-        os=_untrusted(read.os) or "Other",
+        os=untrusted(read.os) or "Other",
         os_version=version(read.os_version),
-        device=_untrusted(read.device) or "Other",
-        brand=_untrusted(read.brand),
-        model=_untrusted(read.model),
+        device=untrusted(read.device) or "Other",
+        brand=untrusted(read.brand),
+        model=untrusted(read.model),
     )
 
 
@@ -333,7 +356,7 @@ def _device(read: _Read, user_agent: str) -> Device:
         brand=brand,
         model=read.model,
         kind=kind,
-        label=_label(kind, browser, browser_version, place),
+        label=label(kind, browser, browser_version, place),
     )
 
 
@@ -351,7 +374,7 @@ def _known(family: str | None) -> str | None:
     return None if not family or family == "Other" else family
 
 
-def _label(kind: str, browser: str | None, version: str | None, place: str | None) -> str:
+def label(kind: str, browser: str | None, version: str | None, place: str | None) -> str:
     """Such as "Chrome 131 on macOS". Safari has no version: the OS release already dates it."""
     if kind == "bot":
         return browser or "Unknown bot"

@@ -178,6 +178,8 @@ class DeviceModel(BaseModel):
     model: str | None = None
     kind: str
     label: str
+    platform_version: str | None = None  # from User-Agent Client Hints, where sent
+    form_factor: str | None = None
 
 
 class SessionModel(BaseModel):

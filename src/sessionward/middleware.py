@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .addresses import TrustedProxies
 from .client import Client
+from .client_hints import ACCEPT_CH, ask_for_hints
 from .config import (
     DEFAULT_ABSOLUTE_TTL,
     DEFAULT_IDLE_TTL,
@@ -74,6 +75,7 @@ class SessionMiddleware:
         locate: Locate | None = None,
         count_as_activity: Callable[[Scope], bool] | None = None,
         telemetry: bool | Telemetry = True,
+        client_hints: bool = True,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if secret_keys is None:  # `os.environ.get(...)` of a variable that is not set
@@ -104,6 +106,9 @@ class SessionMiddleware:
         )
         self.core = SessionCore(self.config)
         self.telemetry = self.config.telemetry
+        # `Accept-CH` on HTML pages: the next requests (the sign-in form's POST) carry the
+        # high-entropy User-Agent Client Hints a device label reads (`client_hints.py`).
+        self.accept_ch = ", ".join(ACCEPT_CH).encode() if client_hints else None
         start_warm_up()  # the user-agent rules, built now in a thread, not in the first request
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -241,6 +246,8 @@ class SessionMiddleware:
                     await self._refuse(scope, send)
                     return
                 _add_headers(message, current, cookie)
+                if self.accept_ch is not None:
+                    ask_for_hints(message, self.accept_ch)
                 if cookie is not None and scope.get("scheme") == "http":
                     _warn_secure_over_http(self.config.cookie)
                 started = current.answered = True

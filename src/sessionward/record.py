@@ -59,7 +59,10 @@ KIND = "m:kind"
 BROWSER = "m:br"
 SYSTEM = "m:os"
 HARDWARE = "m:hw"
-DEVICE_FIELDS = (LABEL, KIND, BROWSER, SYSTEM, HARDWARE)
+# Added in 0.3, only for a device read with User-Agent Client Hints: the hints' fingerprint
+# (`client_hints.fingerprint`), then the platform version and the form factor.
+HINTS = "m:ch"
+DEVICE_FIELDS = (LABEL, KIND, BROWSER, SYSTEM, HARDWARE, HINTS)
 # The fields the liveness rule reads: a store re-reads them only after a save changed one.
 LIFETIME_FIELDS = frozenset({SEEN, EXPIRES, IDLE})
 # What listing a user's devices reads of each session: everything but the data.
@@ -289,14 +292,23 @@ def _device_part(meta: Mapping[str, str | None]) -> dict[str, str] | None:
     return part or None
 
 
-def device_to_fields(device: Device) -> dict[str, str]:
-    return {
+def device_to_fields(device: Device, hints: str | None = None) -> dict[str, str]:
+    """The device as record fields; `hints`, the fingerprint of the hints it was read with."""
+    fields = {
         LABEL: device.label,
         KIND: device.kind,
         BROWSER: _pack(device.browser, device.browser_version),
         SYSTEM: _pack(device.os, device.os_version),
         HARDWARE: _pack(device.device_family, device.brand, device.model),
     }
+    if hints is not None:
+        fields[HINTS] = _pack(hints, device.platform_version, device.form_factor)
+    return fields
+
+
+def hints_fingerprint(meta: Mapping[str, str | None]) -> str | None:
+    """The stored fingerprint of the hints the device was read with; `None` without one."""
+    return meta.get(HINTS) or None
 
 
 def device_from_fields(meta: Mapping[str, str | None]) -> Device | None:
@@ -307,6 +319,7 @@ def device_from_fields(meta: Mapping[str, str | None]) -> Device | None:
     browser, browser_version = _unpack(meta.get(BROWSER), 2)
     system, system_version = _unpack(meta.get(SYSTEM), 2)
     family, brand, model = _unpack(meta.get(HARDWARE), 3)
+    _, platform_version, form_factor = _unpack(meta.get(HINTS), 3)
     return Device(
         browser,
         browser_version,
@@ -317,6 +330,8 @@ def device_from_fields(meta: Mapping[str, str | None]) -> Device | None:
         model,
         kind=cast(DeviceKind, kind),
         label=label,
+        platform_version=platform_version,
+        form_factor=form_factor,
     )
 
 

@@ -23,7 +23,7 @@ from .core import (
 from .device_ids import new_device_id
 from .events import EventType
 from .exceptions import SessionError, StoreUnavailable
-from .record import AGENT, DATA_PREFIX, IP, USER, SessionRecord, data_fields, data_of
+from .record import AGENT, DATA_PREFIX, HINTS, IP, USER, SessionRecord, data_fields, data_of
 from .session import Changes, Session, dumps, encoded_size
 from .tokens import new_session_id, session_hash
 
@@ -57,7 +57,10 @@ class RequestSession:
             self.key: str | None = loaded.key
             # A new IP or user-agent to record, saved with the next write (or on its own).
             self.meta_changes = client.changes(
-                fields.get(IP), fields.get(AGENT), signed_in=USER in fields
+                fields.get(IP),
+                fields.get(AGENT),
+                signed_in=USER in fields,
+                recorded_hints=fields.get(HINTS),
             )
         else:
             self.session = Session(max_bytes=core.config.max_session_bytes)

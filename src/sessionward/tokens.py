@@ -70,10 +70,9 @@ class CookieSigner:
     """
 
     def __init__(self, secret_keys: str | bytes | Sequence[str | bytes]) -> None:
-        signers = [
-            Signer(key, salt=_COOKIE_SALT, digest_method=hashlib.sha256)
-            for key in normalise_secret_keys(secret_keys)
-        ]
+        keys = normalise_secret_keys(secret_keys)
+        self.key_lengths = tuple(len(key) for key in keys)  # what `sessionward check` shows
+        signers = [Signer(key, salt=_COOKIE_SALT, digest_method=hashlib.sha256) for key in keys]
         # itsdangerous derives the HMAC key from the secret on every call; derive it once, and
         # keep an HMAC keyed with it to copy: a copy skips the key set-up a one-shot HMAC redoes.
         self._macs = [hmac.new(signer.derive_key(), digestmod=hashlib.sha256) for signer in signers]
@@ -92,6 +91,17 @@ class CookieSigner:
         issue is the only one accepted (base64 leaves spare bits in its last character).
         """
         return self._verified(token)
+
+    def key_position(self, token: str) -> int:
+        """Which configured key (its position, 0 for the signing key) verifies `token`, or
+        `InvalidToken`: for an operator asking about a cookie (`sessionward inspect`)."""
+        session_id = self.verify(token).session_id
+        value = session_id.encode("ascii")
+        given = token.rpartition(".")[2].encode("ascii")
+        for position, keyed in enumerate(self._macs):
+            if hmac.compare_digest(_signature(keyed, value), given):
+                return position
+        raise InvalidToken("no configured key verifies this token", reason="bad_signature")
 
     def _verify(self, token: str) -> VerifiedToken:
         session_id, dot, signature = token.rpartition(".")

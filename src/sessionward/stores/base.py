@@ -171,6 +171,26 @@ class Store(Protocol):
         ...
 
 
+class ScanningStore(Store, Protocol):
+    """A `Store` that can also walk every session it holds, as `AdminSessions` does.
+
+    Kept apart from `Store`, which serves requests and never walks the keyspace, so a custom
+    store written for 0.2 still is one; `MemoryStore` and `RedisStore` are both.
+    """
+
+    async def scan(self, cursor: str, count: int) -> tuple[str, list[str]]:
+        """One step of a walk over every session: the cursor to continue from and a batch of
+        session keys (about `count`; possibly none before the walk is over).
+
+        Start from `"0"`; the walk is over when the cursor returned is `"0"`. A session held
+        from the start to the end of a walk is returned at least once (Redis's `SCAN`
+        guarantee); one created or ended during it may or may not be. A step never reads the
+        whole keyspace at once, and the cursor is plain text: a walk may be resumed later,
+        by another process, from where it stopped.
+        """
+        ...
+
+
 class DeviceEntry(NamedTuple):
     """One device in a user's known-device log, as a store returns it."""
 

@@ -10,6 +10,7 @@ sessions (user indexes, known-device logs) is bounded by the same number.
 
 from __future__ import annotations
 
+import heapq
 from collections import OrderedDict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -197,6 +198,16 @@ class MemoryStore:
                 meta = {k: v for k, v in entry.fields.items() if k.startswith(META_PREFIX)}
             records.append(meta)
         return records
+
+    async def scan(self, cursor: str, count: int) -> tuple[str, list[str]]:
+        """Keys in sorted order after the cursor's, the last key returned: a session's place
+        in the least-recently-used order moves with each request, its key never does."""
+        if cursor != "0" and not cursor.startswith("k:"):
+            raise ValueError(f"{cursor!r} is not a MemoryStore cursor")
+        now_ms, after = self._now_ms, cursor[2:]
+        live = (key for key, entry in self._entries.items() if entry.deadline_ms > now_ms)
+        batch = heapq.nsmallest(count, (key for key in live if key > after) if after else live)
+        return (f"k:{batch[-1]}" if len(batch) == count else "0"), batch
 
     async def index_add(self, user_id: str, key: str, score_ms: int, ttl_ms: int) -> None:
         self._now_ms = max(self._now_ms, score_ms)

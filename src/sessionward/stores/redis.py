@@ -40,6 +40,7 @@ from ..refresh import MAX_GRACE_REPLAYS
 from .base import DeviceEntry, too_large
 from .redis_connections import BYTES, BYTES_THEN_TEXT, HeldConnections, PackedScript
 from .redis_header import HEADER, StoredFields, loaded_fields, read_header, save_arguments
+from .redis_scan import scan_sessions
 from .redis_scripts import (
     DEVICE_SEEN,
     DEVICES_FORGET_ALL,
@@ -315,6 +316,12 @@ class RedisStore:
             if (unavailable := _unavailable(exc)) is not None:
                 raise unavailable from exc
             raise
+
+    async def scan(self, cursor: str, count: int) -> tuple[str, list[str]]:
+        """A bounded `SCAN` step over the sessions, on each primary of a Cluster in turn
+        (`redis_scan`): for operators' tools, never a request."""
+        async with self._call:
+            return await scan_sessions(self.client, self.prefix, cursor, count)
 
     def index_key(self, user_id: str) -> str:
         return f"{self.prefix}u:{{{user_id}}}"
