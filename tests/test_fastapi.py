@@ -350,7 +350,8 @@ async def test_the_device_router_trusts_the_origins_it_is_given(store: Store) ->
     assert allowed.status_code == 200
 
 
-async def test_an_app_with_its_own_cookie_name_documents_it(store: Store) -> None:
+def sid_app(store: Store) -> FastAPI:
+    """An app whose session cookie is `sid`, with `POST /login` signing "ada" in."""
     app = FastAPI()
     app.add_middleware(
         SessionMiddleware, store=store, secret_keys=[SECRET], cookie=CookieTransport(name="sid")
@@ -360,6 +361,12 @@ async def test_an_app_with_its_own_cookie_name_documents_it(store: Store) -> Non
     async def sign_in(request: Request) -> dict[str, bool]:
         await login(request, "ada")
         return {"signed_in": True}
+
+    return app
+
+
+async def test_an_app_with_its_own_cookie_name_documents_it(store: Store) -> None:
+    app = sid_app(store)
 
     @app.get("/me")
     async def me(session: SidSession) -> dict[str, str | None]:
@@ -420,15 +427,7 @@ def _python(script: str) -> subprocess.CompletedProcess[str]:
 async def test_a_cookie_only_scheme_built_in_the_app(store: Store) -> None:
     # Built here, not at import (like SID_AUTH): mutmut switches a change on after import.
     auth = SessionAuth(cookie_name="sid", bearer=False)
-    app = FastAPI()
-    app.add_middleware(
-        SessionMiddleware, store=store, secret_keys=[SECRET], cookie=CookieTransport(name="sid")
-    )
-
-    @app.post("/login")
-    async def sign_in(request: Request) -> dict[str, bool]:
-        await login(request, "ada")
-        return {"signed_in": True}
+    app = sid_app(store)
 
     @app.get("/maybe")
     async def maybe(session: SessionInfo | None = auth.optional_session) -> dict[str, bool]:

@@ -85,6 +85,17 @@ def family(secret: str, generations: int) -> list[str]:
 S = family(new_secret(), 20)  # S[0] -> S[1] -> ... under SECRET
 
 
+def token_pairs(store: Store, clock: Clock) -> TokenPairs:
+    """Token pairs outside any request, on the tests' keys, `store` and `clock`."""
+    config = SessionConfig(
+        secret_keys=[SECRET],
+        store=store,
+        bearer=BearerTransport(BearerSigner(JWT_KEY)),
+        clock=clock,
+    )
+    return TokenPairs(config)
+
+
 def stored(
     current: int,
     parent: int | None = None,
@@ -677,13 +688,8 @@ async def test_token_pairs_work_outside_requests(store: Store, clock: Clock) -> 
 async def test_a_token_service_passes_the_clients_headers(store: Store, clock: Clock) -> None:
     """Outside requests, the client's `User-Agent` and `Device-Token` decide what they decide
     in a request: the device list's label, a known device, and who may replay a refresh."""
-    config = SessionConfig(
-        secret_keys=[SECRET],
-        store=store,
-        bearer=BearerTransport(BearerSigner(JWT_KEY)),
-        clock=clock,
-    )
-    pairs = TokenPairs(config)
+    pairs = token_pairs(store, clock)
+    config = pairs.config
     iphone = (
         "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
         "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
@@ -877,13 +883,7 @@ async def test_token_pairs_say_why_a_refresh_is_refused(
 ) -> None:
     """The reasons a developer reads when a refresh is refused outside the token endpoint
     (which answers `invalid_grant` whatever they say), and the warning a theft leaves."""
-    config = SessionConfig(
-        secret_keys=[SECRET],
-        store=store,
-        bearer=BearerTransport(BearerSigner(JWT_KEY)),
-        clock=clock,
-    )
-    pairs = TokenPairs(config)
+    pairs = token_pairs(store, clock)
     with pytest.raises(InvalidGrant) as malformed:
         await pairs.refresh("garbage")
     with pytest.raises(InvalidGrant) as unknown:
@@ -913,13 +913,7 @@ async def test_token_pairs_say_why_a_refresh_is_refused(
 async def test_the_reuse_grace_ends_to_the_millisecond(
     store: Store, clock: Clock, after: float, replayed: bool
 ) -> None:
-    config = SessionConfig(
-        secret_keys=[SECRET],
-        store=store,
-        bearer=BearerTransport(BearerSigner(JWT_KEY)),
-        clock=clock,
-    )
-    pairs = TokenPairs(config)
+    pairs = token_pairs(store, clock)
     pair = await pairs.issue("ada", user_agent="ExampleApp/2.0")
     used = await pairs.refresh(pair.refresh_token, user_agent="ExampleApp/2.0")
     clock.advance(after)
