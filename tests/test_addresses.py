@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from sessionward.addresses import (
     MAX_FORWARDED_HOPS,
     TrustedProxies,
+    _address,
     client_ip,
     from_trusted_proxy,
 )
@@ -230,3 +231,18 @@ def test_trusted_proxies_show_their_networks() -> None:
     assert repr(TrustedProxies(["10.0.0.0/8", "::1"], header="forwarded")) == (
         "TrustedProxies(['10.0.0.0/8', '::1/128'], header='forwarded')"
     )
+
+
+def test_addresses_are_parsed_once_and_long_text_never_enters_the_cache() -> None:
+    """Every request reads its peer: parsed once per distinct text (`ipaddress` costs more
+    than the rest of the look-up), while what a client writes cannot fill the cache with
+    long strings."""
+    _address.cache_clear()
+    assert client_ip(scope("2001:DB8::1"), TrustedProxies([])) == "2001:db8::1"
+    assert client_ip(scope("2001:DB8::1"), TrustedProxies([])) == "2001:db8::1"
+    assert _address.cache_info().hits == 1
+    _address.cache_clear()
+    spoofed = "1" * 5000
+    assert client_ip(scope("10.0.0.1", xff(spoofed)), PROXIES) == "10.0.0.1"
+    assert client_ip(scope(spoofed), PROXIES) is None  # uvicorn --proxy-headers writes there
+    assert _address.cache_info().currsize == 1  # the proxy's address, not the long text

@@ -31,8 +31,6 @@ from sessionward import (
     login,
 )
 from sessionward import middleware as middleware_module
-from sessionward.client import _user_agent
-from sessionward.devices import MAX_USER_AGENT_CHARS
 from tests.apps import SECRET, RecordingStore, build_app
 from tests.conftest import client_for
 from tests.redis_server import free_port
@@ -293,13 +291,6 @@ async def test_a_store_failure_inside_the_handler_is_a_503() -> None:
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
     await down.aclose()
-
-
-def test_user_agents_are_cut_before_they_are_fingerprinted() -> None:
-    huge = b"Mozilla/5.0 " + b"x" * 60_000
-    agent, hints = _user_agent([(b"user-agent", huge)])
-    assert len(agent) == MAX_USER_AGENT_CHARS
-    assert hints is None
 
 
 def test_a_list_stored_before_accept_and_changed_after_is_saved(fresh_store: Store) -> None:

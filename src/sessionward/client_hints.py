@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import zlib
+from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -123,15 +124,29 @@ def _parse_capped(user_agent: str, hints: Hints) -> Device:
 ABSENT = b"\x7f"
 NO_VALUES = (ABSENT,) * len(HINT_HEADERS)
 _SEPARATOR = b"\0"
-# The raw hint values with ABSENT for a missing one: what the request path reads, as it can
-# read them in C (`client._user_agent`), every request.
-Values = tuple[bytes, ...]
+# The raw hint values with ABSENT for a missing one: what the request path reads of them
+# (`Client._read`), every request; a list there, built in place.
+Values = Sequence[bytes]
 
 
 def checksum(values: Values) -> str:
-    """A CRC of the hint values: all a request whose hints are unchanged computes. Not a
-    defence against anyone: a collision costs only a missed label update."""
-    return "%08x" % zlib.crc32(_SEPARATOR.join(values))  # noqa: UP031 - the cheapest
+    """A CRC of the hint values: all a request whose hints are unchanged computes, and from
+    a cache of the last few thousand sets (callgrind: 2.3 k instructions for Chrome's seven
+    hints, 5.1 k computed). Not a defence against anyone: a collision costs only a missed
+    label update."""
+    joined = _SEPARATOR.join(values)
+    found = _CHECKSUMS.get(joined)
+    if found is None:
+        found = "%08x" % zlib.crc32(joined)  # noqa: UP031 - the cheapest
+        if len(_CHECKSUMS) >= USER_AGENT_CACHE_SIZE:
+            del _CHECKSUMS[next(iter(_CHECKSUMS))]  # the oldest
+        _CHECKSUMS[joined] = found
+    return found
+
+
+# Keyed by the joined bytes, which the garbage collector does not track (a tuple key would
+# be one more container a request).
+_CHECKSUMS: dict[bytes, str] = {}
 
 
 def fingerprint(hints: Hints) -> str:
@@ -157,21 +172,8 @@ def more_or_changed(new: str, recorded: str | None) -> bool:
 
 
 def ask_for_hints(message: Message, accept_ch: bytes) -> None:
-    """Add `accept_ch` to an `http.response.start` message of an HTML page, merged into the
-    app's own `Accept-CH` if it sends one.
-
-    Every response passes here, so the common one pays one look at its first headers: the
-    loop ends at `content-type` (ASGI's header names are lower-case; Starlette sends it
-    second), and only an HTML page's headers are read further.
-    """
-    for name, value in message.get("headers", ()):
-        if name == b"content-type":
-            if value[:9].lower() == b"text/html":
-                _add_accept_ch(message, accept_ch)
-            return
-
-
-def _add_accept_ch(message: Message, accept_ch: bytes) -> None:
+    """Add `accept_ch` to an HTML page's `http.response.start` message, merged into the app's
+    own `Accept-CH` if it sends one (one header, each hint once)."""
     headers = MutableHeaders(scope=message)
     asked = headers.getlist("accept-ch")
     if not asked:

@@ -115,7 +115,9 @@ class SessionMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        bearer_token = self._bearer_token(scope)
+        client = Client(scope, self.config.trusted_proxies, self.config.locate)
+        bearer = self.config.bearer
+        bearer_token = None if bearer is None else bearer.token(client.authorizations)
         if (
             scope["type"] == "http"
             and scope["method"] not in SAFE_METHODS
@@ -123,7 +125,6 @@ class SessionMiddleware:
             and await self._refused_cross_origin(scope, send)
         ):
             return
-        client = Client(scope, self.config.trusted_proxies, self.config.locate)
         try:
             activity = self.config.count_as_activity
             touch = activity is None or bool(activity(scope))
@@ -175,10 +176,6 @@ class SessionMiddleware:
 
     # -- load ------------------------------------------------------------------------------
 
-    def _bearer_token(self, scope: Scope) -> str | None:
-        bearer = self.config.bearer
-        return bearer.read(scope) if bearer is not None else None
-
     async def _load_cookie(self, scope: Scope, client: Client, touch: bool) -> RequestSession:
         """The session of the first cookie that verifies and names a live cookie session.
 
@@ -195,7 +192,7 @@ class SessionMiddleware:
         ):
             logger.info("sessionward: a websocket from a foreign origin gets no session")
             return RequestSession(self.core, client, cross_site=True)
-        for token in config.cookie.read(scope):
+        for token in config.cookie.tokens(client.cookies):
             try:
                 verified = config.signer.verify(token)
             except InvalidToken as exc:
@@ -245,9 +242,7 @@ class SessionMiddleware:
                     refused = True
                     await self._refuse(scope, send)
                     return
-                _add_headers(message, current, cookie)
-                if self.accept_ch is not None:
-                    ask_for_hints(message, self.accept_ch)
+                _add_headers(message, current, cookie, self.accept_ch)
                 if cookie is not None and scope.get("scheme") == "http":
                     _warn_secure_over_http(self.config.cookie)
                 started = current.answered = True
@@ -304,14 +299,29 @@ class SessionMiddleware:
                 await self._refuse(scope, send)
 
 
-def _add_headers(message: Message, current: RequestSession, cookie: str | None) -> None:
+def _add_headers(
+    message: Message, current: RequestSession, cookie: str | None, accept_ch: bytes | None
+) -> None:
     """`Vary` on the credential when a session was read or the cookie changes; never let a
-    shared cache keep a cookie."""
+    shared cache keep a cookie; ask an HTML page's browser for client hints (`accept_ch`).
+
+    Every response comes here, so one pass over the app's headers finds all it needs. ASGI's
+    header names are lower-case; a `Vary` spelt otherwise gets a second `Vary` line, which
+    HTTP reads as one list (RFC 9110, 5.3).
+    """
+    app_varies = html = False
+    for name, value in message.get("headers", ()):
+        if name == b"content-type":
+            html = value[:9].lower() == b"text/html"
+        elif name == b"vary":
+            app_varies = True
+    if html and accept_ch is not None:
+        ask_for_hints(message, accept_ch)
     read_a_session = current.session.accessed and current.session_id is not None
     if not read_a_session and cookie is None:
         return
     vary = b"Authorization" if current.bearer else b"Cookie"
-    if not any(name.lower() == b"vary" for name, _ in message.get("headers", ())):
+    if not app_varies:
         message["headers"] = [*message.get("headers", ()), (b"vary", vary)]
     else:  # merge into the app's own Vary; the common case above skips the parsing
         MutableHeaders(scope=message).add_vary_header(vary.decode())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Literal
 
 from starlette.types import Scope
@@ -60,9 +61,13 @@ class CookieTransport:
 
     def read(self, scope: Scope) -> list[str]:
         """The values of every cookie with our name, in the order the browser sent them."""
+        return self.tokens([value for name, value in scope["headers"] if name == b"cookie"])
+
+    def tokens(self, cookie_headers: Iterable[bytes]) -> list[str]:
+        """`read`, from the `Cookie` headers' values (`Client.cookies`, read with the rest)."""
         found: list[str] = []
-        for header, value in scope["headers"]:
-            if header != b"cookie" or self._name_bytes not in value:
+        for value in cookie_headers:
+            if self._name_bytes not in value:
                 continue
             for pair in value.decode("latin-1").split(";"):
                 name, sep, cookie = pair.strip().partition("=")
@@ -190,10 +195,14 @@ class BearerTransport:
         self.reuse_grace = reuse_grace
 
     def read(self, scope: Scope) -> str | None:
-        for header, value in scope["headers"]:
-            if header == b"authorization":
-                text: str = value.decode("latin-1")
-                scheme, _, token = text.strip().partition(" ")
-                if scheme.lower() == "bearer":
-                    return token.strip()
+        """The token of the first `Authorization: Bearer` header; `None` without one."""
+        return self.token([value for name, value in scope["headers"] if name == b"authorization"])
+
+    @staticmethod
+    def token(authorizations: Iterable[bytes] | None) -> str | None:
+        """`read`, from the `Authorization` headers' values (`Client.authorizations`)."""
+        for value in authorizations or ():
+            scheme, _, token = value.decode("latin-1").strip().partition(" ")
+            if scheme.lower() == "bearer":
+                return token.strip()
         return None
