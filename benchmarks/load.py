@@ -5,12 +5,15 @@
     python benchmarks/load.py --workers 2                # two uvicorn workers, one Redis
     python benchmarks/load.py --fault restart            # Redis stopped and restarted mid-load
     python benchmarks/load.py --fault pause              # Redis paused (SIGSTOP) for 2 s
+    python benchmarks/load.py --fault failover           # a Cluster primary killed mid-load
+    python benchmarks/load.py --repeat 3                 # three rounds; medians at the end
 
 The app is `benchmarks/load_app.py` (no password hashing in its sign-in); the cases are no
 session middleware, Starlette's cookie `SessionMiddleware`, starsessions on Redis and
 sessionward on Redis, run one after the other against one redis-server started here (or
-`REDIS_URL`), flushed between cells. Each simulated user has two devices (cookie jars) that
-loop over the scenario's steps until the deadline:
+`REDIS_URL`), flushed between cells. Each simulated user has two devices (cookie jars, each
+on one keep-alive connection of `load_client.py`, which costs the machine a seventh of what
+httpx does) that loop over the scenario's steps until the deadline:
 
 - read-mostly: nine reads for each write; every read checks the last acknowledged write;
 - write-heavy: every request writes;
@@ -41,9 +44,16 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from load_faults import FAULTS, Fault, run_fault  # noqa: E402
+from load_client import LoadClient, Response  # noqa: E402
+from load_faults import FAULTS, NODE_TIMEOUT_MS, Fault, run_fault  # noqa: E402
 
-from tests.redis_server import RedisServer, free_port, start_server  # noqa: E402
+from tests.redis_server import (  # noqa: E402
+    LocalCluster,
+    RedisServer,
+    free_port,
+    start_cluster,
+    start_server,
+)
 
 CASES = ("none", "starlette", "starsessions", "sessionward")
 SCENARIOS = ("read-mostly", "write-heavy", "churn")
@@ -64,18 +74,18 @@ class Tally:
 
 @dataclass
 class Device:
-    client: httpx.AsyncClient
+    client: LoadClient
     written: int | None = None  # the last counter the server acknowledged
     signed_in: bool = False
 
 
 async def timed(
     tally: Tally, method: str, device: Device, path: str, body: object = None
-) -> httpx.Response | None:
+) -> Response | None:
     started = time.perf_counter()
     try:
         response = await device.client.request(method, path, json=body)
-    except httpx.HTTPError as exc:
+    except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
         tally.error(type(exc).__name__)
         return None
     tally.latencies.append(time.perf_counter() - started)
@@ -118,7 +128,7 @@ async def step(scenario: str, case: str, device: Device, user: str, n: int, tall
 async def user_loop(
     base_url: str, scenario: str, case: str, user: str, deadline: float, tally: Tally
 ) -> list[Device]:
-    devices = [Device(httpx.AsyncClient(base_url=base_url, timeout=10)) for _ in range(2)]
+    devices = [Device(LoadClient(base_url)) for _ in range(2)]
     n = 0
     while time.monotonic() < deadline:
         n += 1
@@ -146,17 +156,38 @@ class Cell:
     without_ttl: int | None
     fault: Fault | None = None
 
-    def row(self) -> str:
+    def figures(self) -> tuple[float, float, float]:
+        """Requests/s, then p50 and p99 latency in ms."""
         latencies = sorted(self.tally.latencies)
         q = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else [0.0] * 99
+        return len(latencies) / self.elapsed, q[49] * 1000, q[98] * 1000
+
+    def row(self) -> str:
+        rate, p50, p99 = self.figures()
         errors = sum(self.tally.errors.values())
         ttl = "-" if self.without_ttl is None else str(self.without_ttl)
         lost = "-" if self.case == "none" else str(self.tally.lost)  # it keeps nothing
         return (
-            f"| {self.scenario} | {self.case} | {self.workers} "
-            f"| {len(latencies) / self.elapsed:,.0f} | {q[49] * 1000:.1f} | {q[98] * 1000:.1f} "
-            f"| {errors} | {lost} | {ttl} |"
+            f"| {self.scenario} | {self.case} | {self.workers} | {rate:,.0f} | {p50:.1f} "
+            f"| {p99:.1f} | {errors} | {lost} | {ttl} |"
         )
+
+
+def median_rows(cells: list[Cell]) -> list[str]:
+    """One row per scenario and case: the median of each figure over the rounds, and the
+    range of requests/s."""
+    groups: dict[tuple[str, str], list[Cell]] = {}
+    for cell in cells:
+        groups.setdefault((cell.scenario, cell.case), []).append(cell)
+    rows = []
+    for (scenario, case), group in groups.items():
+        rates, p50s, p99s = zip(*(cell.figures() for cell in group), strict=True)
+        rows.append(
+            f"| {scenario} | {case} | {group[0].workers} | {statistics.median(rates):,.0f} "
+            f"({min(rates):,.0f}-{max(rates):,.0f}) | {statistics.median(p50s):.1f} "
+            f"| {statistics.median(p99s):.1f} |"
+        )
+    return rows
 
 
 async def drive(
@@ -179,12 +210,15 @@ async def drive(
     return tally, elapsed
 
 
-def start_app(case: str, redis_url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+def start_app(
+    case: str, redis_url: str, port: int, workers: int, *, cluster: bool = False
+) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "uvicorn", "load_app:create_app", "--factory"]
     command += ["--app-dir", str(ROOT / "benchmarks"), "--host", "127.0.0.1"]
     command += ["--port", str(port), "--workers", str(workers), "--log-level", "warning"]
     command += ["--no-access-log"]
     environment = {**os.environ, "LOAD_CASE": case, "REDIS_URL": redis_url}
+    environment["LOAD_REDIS_CLUSTER"] = "1" if cluster else "0"
     return subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL)
 
 
@@ -200,24 +234,51 @@ def wait_until_up(base_url: str, app: subprocess.Popen[bytes]) -> None:
             time.sleep(0.05)
 
 
-def keys_without_ttl(url: str) -> int:
-    with redis.Redis.from_url(url) as client:
-        return sum(1 for key in client.scan_iter(count=1000) if client.ttl(key) == -1)
+@dataclass
+class Backend:
+    """The Redis the app runs on: one server, or a cluster (`--fault failover`)."""
+
+    url: str
+    server: RedisServer | None = None
+    cluster: LocalCluster | None = None
+
+    def primaries(self) -> list[redis.Redis]:
+        """A client for each reachable primary: the one server, or each cluster primary."""
+        if self.cluster is None:
+            return [redis.Redis.from_url(self.url)]
+        found = []
+        for node in self.cluster.nodes:
+            client = redis.Redis.from_url(node.url, socket_connect_timeout=0.5)
+            try:
+                if client.role()[0] == b"master":
+                    found.append(client)
+                    continue
+            except redis.ConnectionError:  # the primary the fault killed
+                pass
+            client.close()
+        return found
+
+    def flush(self) -> None:
+        for client in self.primaries():
+            with client:
+                client.flushdb()
+
+    def keys_without_ttl(self) -> int:
+        count = 0
+        for client in self.primaries():
+            with client:
+                count += sum(1 for key in client.scan_iter(count=1000) if client.ttl(key) == -1)
+        return count
 
 
-def run_cell(
-    options: argparse.Namespace,
-    server: RedisServer | None,
-    redis_url: str,
-    case: str,
-    scenario: str,
-) -> Cell:
-    with redis.Redis.from_url(redis_url) as client:
-        client.flushdb()
+def run_cell(options: argparse.Namespace, backend: Backend, case: str, scenario: str) -> Cell:
+    backend.flush()
     port = free_port()
-    app = start_app(case, redis_url, port, options.workers)
+    app = start_app(case, backend.url, port, options.workers, cluster=backend.cluster is not None)
     base_url = f"http://127.0.0.1:{port}"
-    fault = Fault(options.fault, server, time.monotonic) if options.fault else None
+    fault = None
+    if options.fault:
+        fault = Fault(options.fault, backend.server, time.monotonic, backend.cluster)
     try:
         wait_until_up(base_url, app)
         tally, elapsed = asyncio.run(
@@ -226,8 +287,19 @@ def run_cell(
     finally:
         app.terminate()
         app.wait(timeout=15)
-    without_ttl = keys_without_ttl(redis_url) if case in REDIS_CASES else None
+    without_ttl = backend.keys_without_ttl() if case in REDIS_CASES else None
     return Cell(case, scenario, options.workers, tally, elapsed, without_ttl, fault)
+
+
+def start_backend(options: argparse.Namespace) -> Backend:
+    if options.fault == "failover":
+        cluster = start_cluster(3, replicas=1, node_timeout_ms=NODE_TIMEOUT_MS)
+        return Backend(cluster.url, cluster=cluster)
+    redis_url = os.environ.get("REDIS_URL")
+    if redis_url is not None and not options.fault:
+        return Backend(redis_url)
+    server = start_server()
+    return Backend(server.url, server=server)
 
 
 def print_cells(cells: list[Cell], options: argparse.Namespace) -> None:
@@ -239,6 +311,11 @@ def print_cells(cells: list[Cell], options: argparse.Namespace) -> None:
     print("| --- | --- | --: | --: | --: | --: | --: | --: | --: |")
     for cell in cells:
         print(cell.row())
+    if options.repeat > 1:
+        print(f"\nMedians of {options.repeat} rounds (requests/s: median, then the range)")
+        print("\n| scenario | case | workers | requests/s | p50 ms | p99 ms |")
+        print("| --- | --- | --: | --: | --: | --: |")
+        print("\n".join(median_rows(cells)))
     for cell in cells:
         if cell.tally.errors:
             print(f"{cell.scenario}/{cell.case} errors: {cell.tally.errors}")
@@ -256,21 +333,21 @@ def main() -> None:
     parser.add_argument("--scenario", choices=SCENARIOS, action="append")
     parser.add_argument("--case", choices=CASES, action="append")
     parser.add_argument("--fault", choices=FAULTS)
+    parser.add_argument("--repeat", type=int, default=1, help="rounds; the table gives medians")
     options = parser.parse_args()
     cases = ["sessionward"] if options.fault else options.case or list(CASES)
-    server: RedisServer | None = None
-    redis_url = os.environ.get("REDIS_URL")
-    if redis_url is None or options.fault:
-        server = start_server()
-        redis_url = server.url
+    backend = start_backend(options)
     cells: list[Cell] = []
     try:
-        for scenario in options.scenario or list(SCENARIOS):
-            for case in cases:
-                cells.append(run_cell(options, server, redis_url, case, scenario))
+        for _ in range(options.repeat):  # rounds, so a slow spell of the machine hits all
+            for scenario in options.scenario or list(SCENARIOS):
+                for case in cases:
+                    cells.append(run_cell(options, backend, case, scenario))
     finally:
-        if server is not None:
-            server.remove()
+        if backend.server is not None:
+            backend.server.remove()
+        if backend.cluster is not None:
+            backend.cluster.stop()
     print_cells(cells, options)
     if any((cell.tally.lost and cell.case != "none") or cell.without_ttl for cell in cells):
         sys.exit(1)

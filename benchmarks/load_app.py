@@ -32,6 +32,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 CASES = ("none", "starlette", "starsessions", "sessionward")
 SECRET = "load-test-secret-key-0123456789abcdef"
 IDLE_TTL = int(os.environ.get("LOAD_IDLE_TTL", 30 * 60))  # seconds; the soak shortens it
+CLUSTER = os.environ.get("LOAD_REDIS_CLUSTER") == "1"  # REDIS_URL names a cluster node
 
 
 async def read(request: Request) -> Response:
@@ -83,6 +84,23 @@ def _plain_dict(app: ASGIApp) -> ASGIApp:
     return with_a_dict
 
 
+def _cluster_store(redis_url: str) -> Any:
+    """A `RedisStore` on a Redis Cluster, built as the operations guide builds it."""
+    from redis.asyncio.cluster import RedisCluster
+    from redis.asyncio.retry import Retry
+    from redis.backoff import ExponentialBackoff
+
+    from sessionward import RedisStore
+
+    client = RedisCluster.from_url(
+        redis_url,
+        socket_timeout=2.0,
+        socket_connect_timeout=2.0,
+        retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 1),
+    )
+    return RedisStore(client)
+
+
 def create_app() -> ASGIApp:
     """The app for `LOAD_CASE`, on `REDIS_URL` where the case keeps sessions in Redis."""
     global LOGIN, LOGOUT
@@ -127,7 +145,7 @@ def create_app() -> ASGIApp:
         return SessionMiddleware(
             app,
             secret_keys=[SECRET],
-            store=RedisStore.from_url(redis_url),
+            store=_cluster_store(redis_url) if CLUSTER else RedisStore.from_url(redis_url),
             cookie=CookieTransport(secure=False),
             idle_ttl=IDLE_TTL,
             csrf=False,  # the load clients send no Origin; the check is measured elsewhere

@@ -26,13 +26,13 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import redis
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from load import start_app, wait_until_up  # noqa: E402
+from load_client import LoadClient  # noqa: E402
 
 from tests.redis_server import free_port, start_server  # noqa: E402
 
@@ -55,7 +55,8 @@ async def visitor(base_url: str, pace: Pace, deadline: float, seed: int, errors:
     n = seed
     while time.monotonic() < deadline:
         n += 7
-        async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+        client = LoadClient(base_url)
+        try:
             steps: list[tuple[str, str, object]] = [
                 ("POST", "/login", {"user": f"user-{n % USERS}"}),
                 ("GET", "/session", None),
@@ -69,6 +70,8 @@ async def visitor(base_url: str, pace: Pace, deadline: float, seed: int, errors:
                 response = await client.request(method, path, json=body)
                 if response.status_code >= 400:
                     errors.append(f"{method} {path}: {response.status_code}")
+        finally:
+            await client.aclose()
 
 
 def rss_kib(pid: int) -> int:

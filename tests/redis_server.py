@@ -121,8 +121,12 @@ class LocalCluster:
             node.remove()
 
 
-def start_cluster(size: int = 3, *, timeout: float = 20.0) -> LocalCluster:
-    """Start `size` cluster-enabled servers, join them with `redis-cli --cluster create`.
+def start_cluster(
+    size: int = 3, *, replicas: int = 0, node_timeout_ms: int = 5000, timeout: float = 20.0
+) -> LocalCluster:
+    """Start `size` primaries (and `replicas` replicas of each), joined with `redis-cli
+    --cluster create`. A replica takes over a primary that stays unreachable for
+    `node_timeout_ms` (`benchmarks/load.py --fault failover`).
 
     Returns once every node reports `cluster_state:ok`, so the first test does not race the
     gossip that spreads the slot map. Each node gets its own directory and an explicit cluster
@@ -135,11 +139,12 @@ def start_cluster(size: int = 3, *, timeout: float = 20.0) -> LocalCluster:
         raise FileNotFoundError("redis-server and redis-cli must be on PATH for the cluster")
     nodes: list[RedisServer] = []
     try:
-        for _ in range(size):
-            nodes.append(_start_cluster_node(binary))
+        for _ in range(size * (1 + replicas)):
+            nodes.append(_start_cluster_node(binary, node_timeout_ms))
         addresses = [f"127.0.0.1:{node.port}" for node in nodes]
+        create = [cli, "--cluster", "create", *addresses, "--cluster-replicas", str(replicas)]
         created = subprocess.run(
-            [cli, "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
+            [*create, "--cluster-yes"],
             capture_output=True,
             timeout=timeout,
             check=False,
@@ -155,7 +160,7 @@ def start_cluster(size: int = 3, *, timeout: float = 20.0) -> LocalCluster:
     return LocalCluster(nodes)
 
 
-def _start_cluster_node(binary: str) -> RedisServer:
+def _start_cluster_node(binary: str, node_timeout_ms: int) -> RedisServer:
     for _ in range(3):
         node = RedisServer(binary)
         config_file = os.path.join(node.directory, f"nodes-{node.port}.conf")
@@ -168,7 +173,7 @@ def _start_cluster_node(binary: str) -> RedisServer:
                 "--cluster-port",
                 str(free_port()),
                 "--cluster-node-timeout",
-                "5000",
+                str(node_timeout_ms),
             )
             return node
         except RuntimeError:  # a port was taken meanwhile: try others

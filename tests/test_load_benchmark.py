@@ -60,3 +60,21 @@ def test_a_redis_restart_mid_load_loses_no_acknowledged_write() -> None:
     cells = [cell.strip() for cell in row.split("|")[1:-1]]
     assert cells[7:] == ["0", "0"]  # lost writes, keys without a TTL
     assert "fault restart: Redis away" in report  # (how fast it recovers is the report's)
+
+
+def test_a_cluster_primary_killed_mid_load_fails_over_and_the_run_goes_on() -> None:
+    report = run_load("--seconds", "8", "--scenario", "read-mostly", "--fault", "failover")
+    (row,) = [line for line in report.splitlines() if line.startswith("| read-mostly |")]
+    cells = [cell.strip() for cell in row.split("|")[1:-1]]
+    assert cells[8] == "0"  # keys without a TTL (a write in flight at the kill may be lost)
+    assert "fault failover: Redis away" in report
+    assert "last error" in report
+
+
+def test_repeated_rounds_report_medians() -> None:
+    report = run_load("--seconds", "1", "--scenario", "churn", "--case", "none", "--repeat", "2")
+    assert "Medians of 2 rounds" in report
+    rows = [line for line in report.splitlines() if line.startswith("| churn | none | 1 | ")]
+    assert len(rows) == 3  # each round's, then the median with the range of requests/s
+    assert rows[2].count("|") == 7
+    assert "-" in rows[2].split("|")[4]
