@@ -66,6 +66,8 @@ async def server(config: SessionConfig) -> dict[str, Any]:
             ("load", "_load_and_touch"),
             ("load untouched", "_load_untouched"),
             ("save", "_save_if_live"),
+            ("sign-in device log", "_device_seen"),
+            ("sign-in index", "_index_add"),
         )
     }
     loaded = {name: True for name in scripts}

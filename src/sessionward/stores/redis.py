@@ -185,6 +185,10 @@ class RedisStore:
             self._load_and_touch = _Script(LOAD_AND_TOUCH)
             self._load_untouched = _Script(LOAD_UNTOUCHED)
         self._save_if_live = _Script(SAVE_IF_LIVE)
+        # A sign-in's two: sent by SHA too, since an app under sign-in churn runs them as
+        # often as its reads (the scripts' text would cross the wire, and be hashed, each time).
+        self._device_seen = _Script(DEVICE_SEEN)
+        self._index_add = _Script(INDEX_ADD)
         self._call = _Call(client, _pool_limit(client))
         self._held = HeldConnections.serve(client)
         self._session_prefix = f"{prefix}s:{{"
@@ -351,8 +355,7 @@ class RedisStore:
         return [_record(row) for row in rows]
 
     async def index_add(self, user_id: str, key: str, score_ms: int, ttl_ms: int) -> None:
-        async with self._call:
-            await self.client.eval(INDEX_ADD, 1, self.index_key(user_id), key, score_ms, ttl_ms)
+        await self._run(self._index_add, self.index_key(user_id), key, score_ms, ttl_ms)
 
     async def index_read(self, user_id: str) -> dict[str, int]:
         async with self._call:
@@ -414,8 +417,7 @@ class RedisStore:
         place: list[str | int] = [0, ""] if location is None else [1, location]
         args = [now_ms, ttl_ms, max_devices, tail, *place, *hashes]
         key = self.device_log_key(user_id)
-        async with self._call:
-            new_device, new_location, first = await self.client.eval(DEVICE_SEEN, 1, key, *args)
+        new_device, new_location, first = await self._run(self._device_seen, key, *args)
         return bool(new_device), bool(new_location), bool(first)
 
     async def devices_read(self, user_id: str) -> list[DeviceEntry]:

@@ -331,7 +331,6 @@ return {0, 0, false}
 # session, and makes the index live at least ARGV[3] more ms, never shortening it: the
 # index must outlive its longest-lived session even if a later sign-in has a shorter lifetime.
 # A script, not ZADD + PEXPIRE, so a crash in between cannot leave an index that never expires.
-# Sent with EVAL, not EVALSHA: sign-in is rare, and EVAL never costs a NOSCRIPT round trip.
 INDEX_ADD = """
 local ttl = tonumber(ARGV[3])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tonumber(ARGV[2]) - ttl)
@@ -349,7 +348,7 @@ return 1
 # first sighting; one whose times cannot be read counts as absent and is overwritten. Past
 # the cap, the least recently seen devices and locations go (unreadable ones first), never the
 # ones just seen. A script, so two sign-ins at once cannot both count a device as new, and one
-# round trip. Sent with EVAL, like INDEX_ADD: sign-in is rare.
+# round trip.
 DEVICE_SEEN = (
     WHOLE
     + """
