@@ -7,6 +7,7 @@
     python benchmarks/load.py --fault pause              # Redis paused (SIGSTOP) for 2 s
     python benchmarks/load.py --fault failover           # a Cluster primary killed mid-load
     python benchmarks/load.py --repeat 3                 # three rounds; medians at the end
+    python benchmarks/load.py --rate 2000                # offered load: latency below saturation
 
 The app is `benchmarks/load_app.py` (no password hashing in its sign-in); the cases are no
 session middleware, Starlette's cookie `SessionMiddleware`, starsessions on Redis and
@@ -44,7 +45,7 @@ import redis
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from load_client import LoadClient, Response  # noqa: E402
+from load_client import LoadClient, Pace, Response  # noqa: E402
 from load_faults import FAULTS, NODE_TIMEOUT_MS, Fault, run_fault  # noqa: E402
 
 from tests.redis_server import (  # noqa: E402
@@ -62,6 +63,7 @@ REDIS_CASES = ("starsessions", "sessionward")
 
 @dataclass
 class Tally:
+    pace: Pace | None = None  # `--rate`: requests spaced out, else each device goes flat out
     latencies: list[float] = field(default_factory=list)
     errors: dict[str, int] = field(default_factory=dict)
     error_times: list[float] = field(default_factory=list)
@@ -82,6 +84,8 @@ class Device:
 async def timed(
     tally: Tally, method: str, device: Device, path: str, body: object = None
 ) -> Response | None:
+    if tally.pace is not None:
+        await tally.pace.turn()
     started = time.perf_counter()
     try:
         response = await device.client.request(method, path, json=body)
@@ -191,9 +195,15 @@ def median_rows(cells: list[Cell]) -> list[str]:
 
 
 async def drive(
-    base_url: str, scenario: str, case: str, users: int, seconds: float, fault: Fault | None
+    base_url: str,
+    scenario: str,
+    case: str,
+    users: int,
+    seconds: float,
+    fault: Fault | None,
+    rate: float | None = None,
 ) -> tuple[Tally, float]:
-    tally = Tally()
+    tally = Tally(Pace(rate) if rate else None)
     started = time.monotonic()
     loops = asyncio.gather(
         *(
@@ -282,7 +292,7 @@ def run_cell(options: argparse.Namespace, backend: Backend, case: str, scenario:
     try:
         wait_until_up(base_url, app)
         tally, elapsed = asyncio.run(
-            drive(base_url, scenario, case, options.users, options.seconds, fault)
+            drive(base_url, scenario, case, options.users, options.seconds, fault, options.rate)
         )
     finally:
         app.terminate()
@@ -334,6 +344,7 @@ def main() -> None:
     parser.add_argument("--case", choices=CASES, action="append")
     parser.add_argument("--fault", choices=FAULTS)
     parser.add_argument("--repeat", type=int, default=1, help="rounds; the table gives medians")
+    parser.add_argument("--rate", type=float, help="requests/s offered, spread over the devices")
     options = parser.parse_args()
     cases = ["sessionward"] if options.fault else options.case or list(CASES)
     backend = start_backend(options)

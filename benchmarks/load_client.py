@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 _TIMEOUT = 10.0  # seconds: a request that takes longer is an error, never a hang
@@ -103,3 +104,15 @@ class LoadClient:
             self.cookies.pop(name, None)
         else:
             self.cookies[name] = value
+
+
+class Pace:
+    """Spaces requests `1 / rate` apart across every coroutine that takes a turn: an offered
+    rate (open loop), so latency is measured below saturation rather than in its queue."""
+
+    def __init__(self, rate: float) -> None:
+        self.interval, self.next = 1.0 / rate, time.monotonic()
+
+    async def turn(self) -> None:
+        self.next = max(self.next + self.interval, time.monotonic() - 1.0)
+        await asyncio.sleep(max(0.0, self.next - time.monotonic()))

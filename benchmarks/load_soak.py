@@ -32,23 +32,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from load import start_app, wait_until_up  # noqa: E402
-from load_client import LoadClient  # noqa: E402
+from load_client import LoadClient, Pace  # noqa: E402
 
 from tests.redis_server import free_port, start_server  # noqa: E402
 
 SAMPLE_EVERY = 10.0
 USERS = 500
-
-
-class Pace:
-    """Spaces requests `1 / rate` apart across every coroutine that takes a turn."""
-
-    def __init__(self, rate: float) -> None:
-        self.interval, self.next = 1.0 / rate, time.monotonic()
-
-    async def turn(self) -> None:
-        self.next = max(self.next + self.interval, time.monotonic() - 1.0)
-        await asyncio.sleep(max(0.0, self.next - time.monotonic()))
 
 
 async def visitor(base_url: str, pace: Pace, deadline: float, seed: int, errors: list[str]) -> None:

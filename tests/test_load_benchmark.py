@@ -78,3 +78,17 @@ def test_repeated_rounds_report_medians() -> None:
     assert len(rows) == 3  # each round's, then the median with the range of requests/s
     assert rows[2].count("|") == 7
     assert "-" in rows[2].split("|")[4]
+
+
+def test_an_offered_rate_paces_the_requests() -> None:
+    report = run_load("--seconds", "3", "--scenario", "read-mostly", "--case", "none")
+    paced = run_load(
+        "--seconds", "3", "--scenario", "read-mostly", "--case", "none", "--rate", "40"
+    )
+    rates = [
+        float(line.split("|")[4].replace(",", ""))
+        for text in (report, paced)
+        for line in text.splitlines()
+        if line.startswith("| read-mostly | none |")
+    ]
+    assert 25 <= rates[1] <= 45 < rates[0]  # about the rate asked for; flat out, far more
