@@ -442,6 +442,26 @@ async def test_cookie_joins_the_apps_own_vary_header(store: Store) -> None:
     assert response.headers.get_list("vary") == ["Accept, Cookie"]
 
 
+async def test_a_vary_header_spelt_in_capitals_still_ends_up_varying_on_cookie(
+    store: Store,
+) -> None:
+    """ASGI names are lower-case, but an app may send `Vary` raw: it gets a second `Vary`
+    line rather than a merge, which HTTP reads as one list (RFC 9110, 5.3)."""
+    app = build_app(store)
+
+    async def raw(request: Request) -> PlainTextResponse:
+        response = PlainTextResponse(str(request.session.get("n")))
+        response.raw_headers.append((b"Vary", b"Accept"))
+        return response
+
+    app.router.routes.append(Route("/raw", raw))
+    async with client_for(app) as client:
+        await client.post("/session", json={"n": 1})
+        response = await client.get("/raw")
+    assert response.text == "1"
+    assert response.headers.get_list("vary") == ["Accept", "Cookie"]
+
+
 async def test_max_session_bytes_counts_utf8_bytes(store: Store) -> None:
     async with client_for(build_app(store, max_session_bytes=1000)) as client:
         with pytest.raises(SessionError, match="max_session_bytes=1000"):
