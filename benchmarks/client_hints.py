@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sessionward import devices
+from sessionward import TrustedProxies, devices
 from sessionward.client import Client
 from sessionward.client_hints import (
     Hints,
@@ -39,6 +39,8 @@ from sessionward.client_hints import (
 from sessionward.devices import parse_user_agent
 from sessionward.record import HINTS, device_to_fields
 from tests.client_hint_pairs import PAIRS, Pair, as_headers, as_hints
+
+NO_PROXIES = TrustedProxies([])
 
 TARGET_US = 30.0
 
@@ -87,12 +89,14 @@ def request_headers(pair: Pair) -> list[tuple[bytes, bytes]]:
 def unchanged_request(pair: Pair, number: int, rounds: int) -> float:
     """`Client.changes` for a request that matches its record: what every request pays."""
     scope = {"type": "http", "client": ("203.0.113.9", 1234), "headers": request_headers(pair)}
-    first = Client(scope, ())  # type: ignore[arg-type]
+    first = Client(scope, NO_PROXIES)
     recorded = first.device_fields.get(HINTS)
     agent, ip = first.agent_hash, first.ip
 
     def request() -> None:
-        changes = Client(scope, ()).changes(ip, agent, signed_in=True, recorded_hints=recorded)  # type: ignore[arg-type]
+        changes = Client(scope, NO_PROXIES).changes(
+            ip, agent, signed_in=True, recorded_hints=recorded
+        )
         assert not changes
 
     return per_call_us(request, number, rounds)

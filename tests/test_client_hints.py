@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 
-from sessionward import SessionMiddleware, Store, device_routes, login
+from sessionward import SessionMiddleware, Store, TrustedProxies, device_routes, login
 from sessionward.client import Client
 from sessionward.client_hints import (
     ACCEPT_CH,
@@ -298,7 +298,7 @@ def test_hints_are_no_part_of_the_user_agents_fingerprint() -> None:
     def client(hints: dict[str, str]) -> Client:
         headers = [(b"user-agent", WINDOWS_11.user_agent.encode())]
         headers += [(name.encode(), value.encode()) for name, value in as_headers(hints).items()]
-        return Client({"type": "http", "headers": headers}, ())  # type: ignore[arg-type]
+        return Client({"type": "http", "headers": headers}, TrustedProxies([]))
 
     assert client(WINDOWS_11.hints).agent_hash == client({}).agent_hash
     assert client(WINDOWS_11.hints).hints is not None
