@@ -19,26 +19,21 @@ is atomic on both clients. The scripts themselves are in `redis_scripts`.
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import json
 from collections.abc import Collection, Mapping, Sequence
-from types import TracebackType
-from typing import Any, TypeGuard, cast
+from typing import Any, cast
 
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis, RedisCluster
-from redis.asyncio.connection import DefaultParser
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.client import NEVER_DECODE
-from redis.utils import HIREDIS_AVAILABLE
 
-from ..exceptions import StoreUnavailable
 from ..record import RECORD_FIELDS, changes_lifetimes, stored_int
 from ..refresh import MAX_GRACE_REPLAYS
 from .base import DeviceEntry, too_large
-from .redis_connections import BYTES, BYTES_THEN_TEXT, HeldConnections, PackedScript
+from .redis_calls import Call, Script, parses_in_c, pool_limit, unavailable_error
+from .redis_connections import BYTES, BYTES_THEN_TEXT, HeldConnections
 from .redis_header import HEADER, StoredFields, loaded_fields, read_header, save_arguments
 from .redis_scan import scan_sessions
 from .redis_scripts import (
@@ -53,122 +48,6 @@ from .redis_scripts import (
     SAVE_IF_LIVE,
 )
 
-# What "the store is unavailable" means: the request gets a 503, not a 500. Beyond a dead or
-# slow server this covers a cluster in flux: CLUSTERDOWN and a primary failing over
-# (ClusterDownError, MasterDownError), TRYAGAIN during resharding, a redirect storm that
-# exhausted the client's redirect budget (ClusterError "TTL exhausted", or a raw MOVED/ASK),
-# and RedisClusterException, which redis-py raises when no startup node answers, the slots are
-# not all covered, or the nodes disagree on the slot map. Every call below names keys of one
-# slot each, so a RedisClusterException here means topology, not misuse. A full connection
-# pool (MaxConnectionsError) is a ConnectionError too, though `RedisStore` queues rather than
-# hitting it (see `_pool_limit`).
-_UNAVAILABLE: tuple[type[Exception], ...] = (
-    redis_errors.ConnectionError,
-    redis_errors.TimeoutError,
-    redis_errors.ClusterError,  # incl. ClusterDownError, MasterDownError, "TTL exhausted"
-    redis_errors.TryAgainError,
-    redis_errors.AskError,  # and MovedError, its subclass
-    redis_errors.ReadOnlyError,  # a primary just demoted to replica (Sentinel or cluster)
-    redis_errors.OutOfMemoryError,  # maxmemory reached with noeviction: writes fail
-    redis_errors.RedisClusterException,  # incl. SlotNotCoveredError
-)
-
-
-def _pool_limit(client: Redis | RedisCluster) -> int | None:
-    """How many store calls may be in flight before the client's pool runs out, if it can.
-
-    `RedisCluster` gives each node a fixed pool (100 connections by default in redis-py 8)
-    and raises MaxConnectionsError at once when it is exhausted, where `Redis`'s default pool
-    just grows. One hot session lives on one node, so a burst of concurrent requests on it
-    would turn into 503s. Each store call holds at most one connection per node, so capping
-    the calls in flight at the pool size makes the excess wait its turn instead. `None`: the
-    pool is unbounded (2**31), and no cap is needed.
-    """
-    if isinstance(client, RedisCluster):
-        nodes = list(client.nodes_manager.startup_nodes.values()) or client.get_nodes()
-        limits = [getattr(node, "max_connections", None) for node in nodes]
-    else:
-        limits = [getattr(client.connection_pool, "max_connections", None)]
-    known = [limit for limit in limits if isinstance(limit, int) and limit > 0]
-    if not known:
-        return 100  # cannot tell: assume redis-py 8's per-node default
-    return min(known) if min(known) < 2**20 else None
-
-
-class _Call:
-    """`async with self._call:` around every Redis call of the store.
-
-    Waits for a free slot when the pool is bounded (see `_pool_limit`) and turns an outage
-    into `StoreUnavailable`. It also notices a new event loop: Starlette's `TestClient` runs
-    one per `with` block, and redis-py's connections (and asyncio's semaphores) belong to the
-    loop that made them, so those of a finished loop are dropped, not reused ("Event loop is
-    closed"). A class, not `@asynccontextmanager`: it runs on every request.
-    """
-
-    __slots__ = ("_client", "_limit", "_loop", "slots")
-
-    def __init__(self, client: Redis | RedisCluster, limit: int | None) -> None:
-        self._client, self._limit = client, limit
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self.slots: asyncio.Semaphore | None = None
-
-    async def __aenter__(self) -> None:
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop:
-            self._move_to(loop)
-        if self.slots is not None:
-            await self.slots.acquire()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if self.slots is not None:
-            self.slots.release()
-        if (unavailable := _unavailable(exc)) is not None:
-            raise unavailable from exc
-
-    def _move_to(self, loop: asyncio.AbstractEventLoop) -> None:
-        if self._loop is not None:
-            _drop_connections(self._client)
-        self._loop = loop
-        self.slots = asyncio.Semaphore(self._limit) if self._limit is not None else None
-
-
-def _drop_connections(client: Redis | RedisCluster) -> None:
-    """Forget connections made in another event loop; new ones are made as needed."""
-    if isinstance(client, RedisCluster):
-        for node in client.get_nodes():  # redis-py keeps a node's connections in these two
-            getattr(node, "_connections", []).clear()
-            getattr(node, "_free", []).clear()
-    else:
-        client.connection_pool.reset()  # type: ignore[no-untyped-call]
-
-
-def _parses_in_c(client: Redis | RedisCluster) -> bool:
-    """Whether the client reads replies with hiredis: redis-py's default when it is
-    installed, unless the app chose another parser."""
-    if not HIREDIS_AVAILABLE:
-        return False
-    if not isinstance(client, Redis):
-        return True  # a cluster's nodes take redis-py's default
-    parser = client.connection_pool.connection_kwargs.get("parser_class", DefaultParser)
-    return parser is DefaultParser or "Hiredis" in getattr(parser, "__name__", "")
-
-
-class _Script:
-    """A one-key Lua script, sent by SHA (see `RedisStore._run`)."""
-
-    __slots__ = ("packed", "sha", "sha_call", "source")
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.sha = hashlib.sha1(source.encode("utf-8"), usedforsecurity=False).hexdigest()
-        self.sha_call = ("EVALSHA", self.sha, 1)
-        self.packed = PackedScript(self.sha)
-
 
 class RedisStore:
     """Sessions in Redis (`redis.asyncio.Redis` or `RedisCluster`), one hash each."""
@@ -177,19 +56,19 @@ class RedisStore:
         self.client = client
         self.prefix = prefix
         # Without hiredis, the fields come back as one JSON string (see redis_scripts).
-        self._fields_as_json = not _parses_in_c(client)
+        self._fields_as_json = not parses_in_c(client)
         if self._fields_as_json:
-            self._load_and_touch = _Script(LOAD_AND_TOUCH_JSON)
-            self._load_untouched = _Script(LOAD_UNTOUCHED_JSON)
+            self._load_and_touch = Script(LOAD_AND_TOUCH_JSON)
+            self._load_untouched = Script(LOAD_UNTOUCHED_JSON)
         else:
-            self._load_and_touch = _Script(LOAD_AND_TOUCH)
-            self._load_untouched = _Script(LOAD_UNTOUCHED)
-        self._save_if_live = _Script(SAVE_IF_LIVE)
+            self._load_and_touch = Script(LOAD_AND_TOUCH)
+            self._load_untouched = Script(LOAD_UNTOUCHED)
+        self._save_if_live = Script(SAVE_IF_LIVE)
         # A sign-in's two: sent by SHA too, since an app under sign-in churn runs them as
         # often as its reads (the scripts' text would cross the wire, and be hashed, each time).
-        self._device_seen = _Script(DEVICE_SEEN)
-        self._index_add = _Script(INDEX_ADD)
-        self._call = _Call(client, _pool_limit(client))
+        self._device_seen = Script(DEVICE_SEEN)
+        self._index_add = Script(INDEX_ADD)
+        self._call = Call(client, pool_limit(client))
         self._held = HeldConnections.serve(client)
         self._session_prefix = f"{prefix}s:{{"
 
@@ -255,7 +134,7 @@ class RedisStore:
             raise too_large(-saved, max_bytes or 0)
         return bool(saved)
 
-    async def _run(self, script: _Script, key: str, *args: str | int) -> Any:
+    async def _run(self, script: Script, key: str, *args: str | int) -> Any:
         """Run a one-key script, sent by SHA, and return its reply.
 
         On NOSCRIPT (a fresh server, a promoted replica, SCRIPT FLUSH) the script is loaded
@@ -274,7 +153,7 @@ class RedisStore:
                 return await self.client.execute_command(*script.sha_call, key, *args, **_RAW)
 
     async def _run_then_read(
-        self, script: _Script, key: str, *args: str | int
+        self, script: Script, key: str, *args: str | int
     ) -> tuple[Any, StoredFields]:
         """`_run`, then HGETALL of the same key, in the same round trip: the script's reply
         (bytes) and the hash's fields (a flat list or a dict, of text or of bytes).
@@ -305,7 +184,7 @@ class RedisStore:
             return reply, fields
 
     async def _send_held(
-        self, script: _Script, command: bytes, replies: tuple[bool, ...]
+        self, script: Script, command: bytes, replies: tuple[bool, ...]
     ) -> list[Any]:
         """Send a packed command (or several) on the held connections (`HeldConnections`)."""
         assert self._held is not None
@@ -317,7 +196,7 @@ class RedisStore:
                     await self.client.script_load(script.source)
                 return await self._held.call(command, replies)
         except Exception as exc:
-            if (unavailable := _unavailable(exc)) is not None:
+            if (unavailable := unavailable_error(exc)) is not None:
                 raise unavailable from exc
             raise
 
@@ -478,30 +357,7 @@ def _record(row: list[bytes | None]) -> dict[str, str] | None:
     return read_header(fields, header)
 
 
-# Error codes of a server that is up but refuses to write for now: answer 503, not 500.
-_REFUSING = frozenset({"NOREPLICAS", "MISCONF", "BUSY", "MASTERDOWN", "OOM"})
-
-
 _Scored = list[tuple[bytes | str, float]]
-
-
-def _unavailable(exc: BaseException | None) -> StoreUnavailable | None:
-    """The `StoreUnavailable` an outage becomes, or `None` for other errors."""
-    if not (isinstance(exc, _UNAVAILABLE) or _refuses_writes(exc)):
-        return None
-    return StoreUnavailable(f"Redis is unavailable: {_describe(exc)}")
-
-
-def _refuses_writes(exc: BaseException | None) -> TypeGuard[redis_errors.ResponseError]:
-    if not isinstance(exc, redis_errors.ResponseError):
-        return False
-    return str(exc).split(" ", 1)[0] in _REFUSING
-
-
-def _describe(exc: Exception) -> str:
-    """The class and the message: some redis errors (MaxConnectionsError) have no message."""
-    message = str(exc)
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 def _bytes(value: str | int) -> bytes:
