@@ -27,6 +27,15 @@ from sessionward.stores import DeviceEntry
 SECRET = "test-secret-key-0123456789abcdefghijkl"
 COOKIE = "__Host-session"  # the default name of a Secure cookie for the whole site
 OLD_SECRET = "old-secret-key-0123456789abcdefghijklm"
+# The user-agents tests sign in with: a desktop Chrome and an iPhone's Safari.
+CHROME = (
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+)
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
+)
 
 
 async def read_session(request: Request) -> Response:

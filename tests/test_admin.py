@@ -18,19 +18,10 @@ from sessionward import (
     UserSessions,
 )
 from sessionward.testing import login_client, session_middleware
-from tests.apps import RecordingStore, build_app
+from tests.apps import CHROME, IPHONE, RecordingStore, build_app
 from tests.conftest import Clock
 
 pytestmark = pytest.mark.anyio
-
-CHROME = (
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
-    "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
-)
-IPHONE = (
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
-    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
-)
 
 
 def browser(app: object, agent: str = CHROME) -> httpx.AsyncClient:

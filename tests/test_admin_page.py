@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.chromium import LAPTOP_AGENT, PHONE_AGENT, launched
+from tests.apps import CHROME, IPHONE
+from tests.chromium import launched
 
 PASSWORD = "correct horse battery staple"
 
@@ -30,8 +31,8 @@ def sign_in(page: Page, base_url: str, name: str) -> None:
 
 
 def test_an_admin_signs_a_user_out_everywhere(chromium: Browser, served_example: str) -> None:
-    contexts = [chromium.new_context(user_agent=agent) for agent in (LAPTOP_AGENT, PHONE_AGENT)]
-    contexts += [chromium.new_context(user_agent=LAPTOP_AGENT) for _ in range(2)]
+    contexts = [chromium.new_context(user_agent=agent) for agent in (CHROME, IPHONE)]
+    contexts += [chromium.new_context(user_agent=CHROME) for _ in range(2)]
     ada_laptop, ada_phone, bob, admin = (context.new_page() for context in contexts)
     sign_in(ada_laptop, served_example, "ada")
     sign_in(ada_phone, served_example, "ada")

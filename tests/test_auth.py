@@ -35,7 +35,7 @@ from sessionward import (
     login,
     regenerate,
 )
-from tests.apps import COOKIE, RecordingStore, build_app
+from tests.apps import CHROME, COOKIE, IPHONE, RecordingStore, build_app
 from tests.conftest import Clock, client_for
 from tests.redis_server import RedisServer
 from tests.test_devices import REAL_USER_AGENTS
@@ -43,17 +43,9 @@ from tests.test_devices import REAL_USER_AGENTS
 pytestmark = pytest.mark.anyio
 
 SAME_ORIGIN = {"origin": "https://testserver"}
-CHROME_MAC = (
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
-    "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
-)
-IPHONE = (
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
-    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
-)
 
 
-def browser(app: Any, user_agent: str = CHROME_MAC) -> httpx.AsyncClient:
+def browser(app: Any, user_agent: str = CHROME) -> httpx.AsyncClient:
     client = client_for(app)
     client.headers["user-agent"] = user_agent
     return client
@@ -104,7 +96,7 @@ async def test_logout_ends_the_session_and_unindexes_it(store: Store) -> None:
 
 async def test_revoking_a_device_signs_it_out_on_its_next_request(store: Store) -> None:
     app = build_app(store)
-    async with browser(app, CHROME_MAC) as laptop, browser(app, IPHONE) as phone:
+    async with browser(app, CHROME) as laptop, browser(app, IPHONE) as phone:
         await laptop.post("/login/ada")
         await phone.post("/login/ada")
         listed = await sessions_of(laptop)
@@ -235,7 +227,7 @@ async def test_listing_drops_sessions_that_expired(store: Store, clock: Clock) -
 
 async def test_most_recently_active_sessions_come_first(store: Store, clock: Clock) -> None:
     app = build_app(store, clock=clock)
-    async with browser(app, CHROME_MAC) as laptop, browser(app, IPHONE) as phone:
+    async with browser(app, CHROME) as laptop, browser(app, IPHONE) as phone:
         await laptop.post("/login/ada")
         clock.advance(5)
         await phone.post("/login/ada")
@@ -247,7 +239,7 @@ async def test_most_recently_active_sessions_come_first(store: Store, clock: Clo
 
 async def test_a_new_user_agent_updates_the_device(store: Store) -> None:
     app = build_app(store)
-    async with browser(app, CHROME_MAC) as client:
+    async with browser(app, CHROME) as client:
         await client.post("/login/ada")
         client.headers["user-agent"] = IPHONE
         await client.get("/me")

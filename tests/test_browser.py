@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 import pytest
 import redis
 
-from tests.chromium import LAPTOP_AGENT, PHONE_AGENT, launched
+from tests.apps import CHROME, IPHONE
+from tests.chromium import launched
 
 WINDOWS_AGENT = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
@@ -70,8 +71,8 @@ def age_every_sign_in(redis_url: str, seconds: int) -> None:
 def test_sign_out_another_device_from_the_devices_page(
     chromium: Browser, served_example: str
 ) -> None:
-    laptop = chromium.new_context(user_agent=LAPTOP_AGENT)
-    phone = chromium.new_context(user_agent=PHONE_AGENT)
+    laptop = chromium.new_context(user_agent=CHROME)
+    phone = chromium.new_context(user_agent=IPHONE)
     on_laptop, on_phone = laptop.new_page(), phone.new_page()
     sign_in(on_laptop, served_example, "ada")
     sign_in(on_phone, served_example, "ada")
@@ -101,8 +102,8 @@ def test_sign_out_another_device_from_the_devices_page(
 def test_signing_all_other_devices_out_asks_for_the_password_first(
     chromium: Browser, served_example: str, redis_url: str
 ) -> None:
-    laptop = chromium.new_context(user_agent=LAPTOP_AGENT)
-    phone = chromium.new_context(user_agent=PHONE_AGENT)
+    laptop = chromium.new_context(user_agent=CHROME)
+    phone = chromium.new_context(user_agent=IPHONE)
     on_laptop, on_phone = laptop.new_page(), phone.new_page()
     sign_in(on_laptop, served_example, "ada")
     sign_in(on_phone, served_example, "ada")
@@ -154,7 +155,7 @@ def test_signing_all_other_devices_out_asks_for_the_password_first(
 def test_keep_me_signed_in_decides_whether_the_cookie_outlives_the_browser(
     chromium: Browser, served_example: str, remember: bool
 ) -> None:
-    context = chromium.new_context(user_agent=LAPTOP_AGENT)
+    context = chromium.new_context(user_agent=CHROME)
     sign_in(context.new_page(), served_example, "ada", remember=remember)
     (cookie,) = [cookie for cookie in context.cookies() if cookie["name"] == "__Host-session"]
     if remember:

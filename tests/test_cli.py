@@ -23,20 +23,12 @@ from redis.asyncio.cluster import RedisCluster
 from sessionward import RedisStore
 from sessionward.cli.commands import cli
 from sessionward.testing import login_client
-from tests.apps import SECRET, build_app
+from tests.apps import CHROME, IPHONE, SECRET, build_app
 from tests.cli_app import BEARER
 from tests.conftest import ROOT
 from tests.keyspace import expected, write_sessions
 from tests.redis_server import free_port
 
-CHROME = (
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 "
-    "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
-)
-IPHONE = (
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
-    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
-)
 CARD = "4111-never-printed"
 
 

@@ -28,17 +28,13 @@ from sessionward import (
     logout,
     user_sessions,
 )
-from tests.apps import COOKIE, SECRET
+from tests.apps import COOKIE, IPHONE, SECRET
 from tests.conftest import client_for
 
 pytestmark = pytest.mark.anyio
 
 DEVICE_COOKIE = "__Host-device"
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
-IPHONE = (
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
-    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
-)
 
 
 async def sign_in(request: Request) -> Response:

@@ -24,15 +24,11 @@ from sessionward import (
     get_session,
 )
 from sessionward.testing import Clock, login_client, login_test_client, session_middleware
-from tests.apps import SECRET
+from tests.apps import IPHONE, SECRET
 
 pytestmark = pytest.mark.anyio
 
 BEARER = BearerTransport(BearerSigner(JWTKey("k1", "HS256", "bearer-" + "k" * 32)))
-IPHONE = (
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
-    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1"
-)
 
 
 async def me(request: Request) -> Response:
